@@ -1,0 +1,78 @@
+"""`recsys` command line. Heavy imports happen inside commands, so `--help` stays instant."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="recsys",
+    help="RecSys: recommendation service and tuning toolkit.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """RecSys: recommendation service and tuning toolkit."""
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the HTTP API. The store comes from RECSYS_DATABASE_URL
+    (default sqlite:///./var/recsys.db); migrations are applied before workers start."""
+    import uvicorn
+
+    from recsys.config.settings import Settings
+    from recsys.store import Store
+
+    settings = Settings.from_env()
+    # Migrate once here, so that several workers never race to create the schema.
+    store = Store.from_url(settings.database_url, migrate=True)
+    store.close()
+    os.environ["RECSYS_AUTO_MIGRATE"] = "false"
+    uvicorn.run(
+        "recsys.service.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations to RECSYS_DATABASE_URL and exit."""
+    from recsys.config.settings import Settings
+    from recsys.store import Store
+
+    settings = Settings.from_env()
+    store = Store.from_url(settings.database_url, migrate=True)
+    store.close()
+    typer.echo(f"migrated {settings.database_url.split('@')[-1]}")
+
+
+@app.command()
+def version() -> None:
+    """Print the package version."""
+    from recsys import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""Settings read from the environment once, in the app factory or the CLI — never at import."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_DATABASE_URL = "sqlite:///./var/recsys.db"
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value we cannot use."""
+
+
+class Secret:
+    """Wraps a secret so that printing, logging or repr never shows it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def hash_api_key(key: str) -> str:
+    """Keys are kept only as SHA-256 digests, so a memory dump or a log never holds one."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One API key, stored hashed, and the orgs it may act for (`None` = every org)."""
+
+    key_hash: str
+    allowed_orgs: frozenset[str] | None
+
+    def allows(self, org_id: str) -> bool:
+        return self.allowed_orgs is None or org_id in self.allowed_orgs
+
+
+def parse_api_keys(spec: str) -> tuple[ApiKey, ...]:
+    """Parse `key1:<org>|<org>,key2:*` into hashed keys; raise SettingsError on a bad entry."""
+    keys: list[ApiKey] = []
+    for raw in spec.split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        key, sep, orgs = entry.partition(":")
+        key = key.strip()
+        if not sep or not key or not orgs.strip():
+            # Do not echo the entry: it holds a secret.
+            raise SettingsError(
+                f"API_AUTH_KEYS entry #{len(keys) + 1} is not 'key:org|org' or 'key:*'"
+            )
+        orgs = orgs.strip()
+        if orgs == "*":
+            allowed: frozenset[str] | None = None
+        else:
+            parsed: set[str] = set()
+            for org in orgs.split("|"):
+                try:
+                    parsed.add(str(uuid.UUID(org.strip())))
+                except ValueError as exc:
+                    raise SettingsError(
+                        f"API_AUTH_KEYS entry #{len(keys) + 1} names an org that is not a UUID"
+                    ) from exc
+            allowed = frozenset(parsed)
+        keys.append(ApiKey(key_hash=hash_api_key(key), allowed_orgs=allowed))
+    return tuple(keys)
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+    if value < minimum:
+        raise SettingsError(f"{name} must be >= {minimum}, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the process needs to know about its environment."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    auth_enabled: bool = False
+    api_keys: tuple[ApiKey, ...] = ()
+    rate_limit_rpm: float = 0.0  # 0 disables the limiter
+    rate_limit_burst: float = 0.0  # 0 means "one minute's worth"
+    git_commit: str | None = None
+    build_time: str | None = None
+    max_body_bytes: int = MAX_BODY_BYTES
+    auto_migrate: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        auth_enabled = _bool(env, "API_AUTH_ENABLED", False)
+        keys = parse_api_keys(env.get("API_AUTH_KEYS", ""))
+        if auth_enabled and not keys:
+            raise SettingsError("API_AUTH_ENABLED=true needs API_AUTH_KEYS")
+        return cls(
+            database_url=env.get("RECSYS_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            auth_enabled=auth_enabled,
+            api_keys=keys,
+            rate_limit_rpm=_number(env, "API_RATE_LIMIT_RPM", 0.0),
+            rate_limit_burst=_number(env, "API_RATE_LIMIT_BURST", 0.0),
+            git_commit=env.get("RECSYS_GIT_COMMIT") or None,
+            build_time=env.get("RECSYS_BUILD_TIME") or None,
+            auto_migrate=_bool(env, "RECSYS_AUTO_MIGRATE", True),
+        )

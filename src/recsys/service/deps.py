@@ -1,0 +1,106 @@
+"""Annotated dependency aliases: the one place routes get tenancy, the store and the clock."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from recsys.service.auth import retry_after_header
+from recsys.service.errors import ApiError
+from recsys.service.metrics import ServiceMetrics
+from recsys.service.state import ServiceState
+from recsys.store import Store
+
+
+def get_state(request: Request) -> ServiceState:
+    state: ServiceState = request.app.state.recsys
+    return state
+
+
+State = Annotated[ServiceState, Depends(get_state)]
+
+
+def get_store(state: State) -> Store:
+    return state.store
+
+
+def get_now(state: State) -> datetime:
+    return state.clock()
+
+
+def get_metrics(state: State) -> ServiceMetrics:
+    return state.metrics
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
+Now = Annotated[datetime, Depends(get_now)]
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """The org a request acts for, after authentication and rate limiting."""
+
+    org_id: str
+
+
+def _bearer(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def get_tenant(
+    state: State,
+    x_org_id: Annotated[
+        str | None, Header(alias="X-Org-ID", description="Tenant (org) UUID.")
+    ] = None,
+    x_api_key: Annotated[
+        str | None, Header(alias="X-API-Key", description="API key, when auth is enabled.")
+    ] = None,
+    authorization: Annotated[
+        str | None, Header(description="`Bearer <api key>`, an alternative to X-API-Key.")
+    ] = None,
+) -> Tenant:
+    key = None
+    if state.settings.auth_enabled:
+        presented = x_api_key or _bearer(authorization)
+        if not presented:
+            raise ApiError(401, "missing_api_key", "send an API key in X-API-Key or Authorization")
+        key = state.keyring.find(presented)
+        if key is None:
+            raise ApiError(401, "invalid_api_key", "the API key is not recognised")
+    if x_org_id is None or not x_org_id.strip():
+        raise ApiError(400, "missing_org_id", "the X-Org-ID header is required on /v1 endpoints")
+    try:
+        org_id = str(uuid.UUID(x_org_id.strip()))
+    except ValueError as exc:
+        raise ApiError(
+            400, "invalid_org_id", "X-Org-ID must be a UUID", {"x_org_id": x_org_id[:64]}
+        ) from exc
+    if key is not None and not key.allows(org_id):
+        raise ApiError(403, "org_not_allowed", "this API key may not act for that org")
+    if state.limiter.enabled:
+        bucket = f"key:{key.key_hash}" if key is not None else f"org:{org_id}"
+        wait = state.limiter.acquire(bucket)
+        if wait > 0:
+            raise ApiError(
+                429,
+                "rate_limited",
+                "rate limit exceeded; retry later",
+                {"retry_after_seconds": round(wait, 3)},
+                headers={"Retry-After": retry_after_header(wait)},
+            )
+    return Tenant(org_id=org_id)
+
+
+TenantDep = Annotated[Tenant, Depends(get_tenant)]
+
+__all__ = ["MetricsDep", "Now", "State", "StoreDep", "Tenant", "TenantDep"]

@@ -1,0 +1,117 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it costs a task per request).
+
+One pass per request: request id in and out, body size limit, request metrics by route template.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from recsys.service.errors import BodyTooLarge
+from recsys.service.metrics import ServiceMetrics
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, *, metrics: ServiceMetrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        header_value = request_id.encode("latin-1")
+        started = time.perf_counter()
+        status_holder = [500]
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", header_value))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        declared = _content_length(scope)
+        try:
+            if declared is not None and declared > self.max_body_bytes:
+                await _reject_too_large(send_with_id, request_id, self.max_body_bytes)
+            else:
+                await self.app(scope, self._limited(receive), send_with_id)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope.get("method", "GET")
+            self.metrics.requests.labels(method, template, str(status_holder[0])).inc()
+            self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
+
+    def _limited(self, receive: Receive) -> Receive:
+        limit = self.max_body_bytes
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        return limited_receive
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            text = value.decode("latin-1").strip()
+            return text if _REQUEST_ID.match(text) else None
+    return None
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _reject_too_large(send: Any, request_id: str, limit: int) -> None:
+    body = orjson.dumps(
+        {
+            "code": "payload_too_large",
+            "message": f"request body exceeds {limit} bytes",
+            "details": {"max_bytes": limit},
+            "request_id": request_id,
+        }
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+__all__ = ["RequestContextMiddleware"]

@@ -1,0 +1,143 @@
+"""Behaviour events: batch append (idempotent by event_id), delete, list."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
+
+from recsys.clock import from_micros, to_micros
+from recsys.service.deps import MetricsDep, Now, StoreDep, TenantDep
+from recsys.service.pagination import decode_token, encode_token
+from recsys.service.routes import V1_ERRORS
+from recsys.service.schemas import (
+    DEFAULT_PAGE_SIZE,
+    EVENT_TYPE_NAMES,
+    MAX_PAGE_SIZE,
+    DeleteResult,
+    EventOut,
+    EventsBatch,
+    EventsDelete,
+    EventsPage,
+    EventsResult,
+    EventType,
+    NamespaceName,
+)
+from recsys.store import repositories as repo
+
+router = APIRouter(tags=["ingest"], responses=V1_ERRORS)
+
+
+@router.post("/v1/events:batch", response_model=EventsResult, summary="Append behaviour events")
+def ingest_events(
+    body: EventsBatch,
+    tenant: TenantDep,
+    store: StoreDep,
+    now: Now,
+    metrics: MetricsDep,
+) -> EventsResult:
+    """Atomic: one invalid event rejects the batch (422 names its index and field) and nothing
+    is written. An `event_id` already stored (or repeated in the batch) is skipped."""
+    now_us = to_micros(now)
+    seen: set[str] = set()
+    rows = []
+    for event in body.events:
+        if event.event_id is not None:
+            if event.event_id in seen:
+                continue
+            seen.add(event.event_id)
+        rows.append(
+            {
+                "event_id": event.event_id,
+                "user_id": event.user_id,
+                "item_id": event.item_id,
+                "type": event.type,
+                "value": event.value,
+                "ts_us": to_micros(event.ts) if event.ts is not None else now_us,
+                "meta": event.meta,
+            }
+        )
+    with store.write() as conn:
+        repo.ensure_namespace(conn, org_id=tenant.org_id, namespace=body.namespace, now_us=now_us)
+        inserted = repo.insert_events(
+            conn, org_id=tenant.org_id, namespace=body.namespace, rows=rows
+        )
+    metrics.ingested.labels("events").inc(inserted)
+    accepted = len(body.events)
+    return EventsResult(
+        namespace=body.namespace,
+        accepted=accepted,
+        inserted=inserted,
+        duplicates=accepted - inserted,
+    )
+
+
+@router.post("/v1/events:delete", response_model=DeleteResult, summary="Delete events")
+def delete_events(body: EventsDelete, tenant: TenantDep, store: StoreDep) -> DeleteResult:
+    """Filters combine with AND; with none, every event of the namespace is deleted."""
+    with store.write() as conn:
+        count = repo.delete_events(
+            conn,
+            org_id=tenant.org_id,
+            namespace=body.namespace,
+            event_ids=body.event_ids,
+            user_id=body.user_id,
+            item_id=body.item_id,
+            types=body.types,
+            since_us=to_micros(body.since) if body.since else None,
+            until_us=to_micros(body.until) if body.until else None,
+        )
+    return DeleteResult(deleted_count=count)
+
+
+@router.get(
+    "/v1/events",
+    response_model=EventsPage,
+    response_model_exclude_unset=True,
+    summary="List events (cursor pagination, in ingestion order)",
+)
+def list_events(
+    tenant: TenantDep,
+    store: StoreDep,
+    namespace: Annotated[NamespaceName, Query()],
+    user_id: Annotated[str | None, Query()] = None,
+    item_id: Annotated[str | None, Query()] = None,
+    type: Annotated[list[EventType] | None, Query(description="Repeatable; code or name.")] = None,
+    since: Annotated[AwareDatetime | None, Query(description="RFC3339; ts >= since")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="RFC3339; ts < until")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    page_token: Annotated[str | None, Query()] = None,
+) -> EventsPage:
+    after = decode_token("events", page_token, int)
+    with store.read() as conn:
+        rows = repo.list_events(
+            conn,
+            org_id=tenant.org_id,
+            namespace=namespace,
+            limit=limit + 1,
+            after_id=after,
+            user_id=user_id,
+            item_id=item_id,
+            types=type,
+            since_us=to_micros(since) if since else None,
+            until_us=to_micros(until) if until else None,
+        )
+    page = [
+        EventOut(
+            event_id=r["event_id"],
+            user_id=r["user_id"],
+            item_id=r["item_id"],
+            type=r["type"],
+            type_name=EVENT_TYPE_NAMES.get(r["type"], "custom"),
+            value=r["value"],
+            ts=from_micros(r["ts_us"]),
+            meta=r["meta"],
+        )
+        for r in rows[:limit]
+    ]
+    if len(rows) > limit:
+        return EventsPage(
+            events=page, next_page_token=encode_token("events", rows[limit - 1]["id"])
+        )
+    return EventsPage(events=page)

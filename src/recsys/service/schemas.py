@@ -1,0 +1,235 @@
+"""Request and response bodies (separate from the tables). Limits here are the documented ones."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+MAX_ITEMS_PER_BATCH = 1000
+MAX_USERS_PER_BATCH = 1000
+MAX_EVENTS_PER_BATCH = 5000
+MAX_IDS_PER_DELETE = 5000
+MAX_TAGS_PER_ITEM = 64
+MAX_EMBEDDING_DIM = 2048
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 100
+
+NAMESPACE_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+
+NamespaceName = Annotated[
+    str,
+    StringConstraints(pattern=NAMESPACE_PATTERN),
+    Field(description="Namespace inside the org: 1-64 of A-Z a-z 0-9 _ . -", examples=["demo"]),
+]
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+ShortText = Annotated[str, StringConstraints(max_length=256)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+# Event types are stored as small integers; names are accepted on the way in.
+EVENT_TYPE_NAMES: dict[int, str] = {0: "view", 1: "click", 2: "add", 3: "purchase", 4: "custom"}
+_EVENT_TYPE_ALIASES: dict[str, int] = {
+    **{name: code for code, name in EVENT_TYPE_NAMES.items()},
+    "add_to_cart": 2,
+    "add-to-cart": 2,
+    "cart": 2,
+    "buy": 3,
+}
+
+
+def parse_event_type(value: Any) -> int:
+    """Map 0-4 or a type name (view, click, add, purchase, custom) to its code."""
+    if isinstance(value, bool):
+        raise ValueError("event type must be 0-4 or a name")
+    if isinstance(value, int):
+        if value in EVENT_TYPE_NAMES:
+            return value
+        raise ValueError(f"unknown event type {value}: use 0-4 or {sorted(_EVENT_TYPE_ALIASES)}")
+    if isinstance(value, str):
+        key = value.strip().lower()
+        if key in _EVENT_TYPE_ALIASES:
+            return _EVENT_TYPE_ALIASES[key]
+        if key.isdigit():
+            return parse_event_type(int(key))
+        raise ValueError(f"unknown event type {value!r}: use 0-4 or {sorted(_EVENT_TYPE_ALIASES)}")
+    raise ValueError("event type must be 0-4 or a name")
+
+
+EventType = Annotated[
+    int,
+    BeforeValidator(parse_event_type),
+    Field(description="0 view, 1 click, 2 add, 3 purchase, 4 custom (names accepted too)"),
+]
+
+
+class _Strict(BaseModel):
+    # Unknown fields are an error (a typo must not be silently dropped); NaN/Infinity are refused.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+# --- ingestion bodies -------------------------------------------------------------------------
+
+
+class ItemIn(_Strict):
+    item_id: Identifier
+    available: bool = True
+    price: float | None = Field(default=None, ge=0)
+    brand: ShortText | None = None
+    category: ShortText | None = None
+    category_path: list[ShortText] = Field(default_factory=list, max_length=16)
+    tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS_PER_ITEM)
+    props: dict[str, Any] = Field(default_factory=dict)
+    embedding: list[float] | None = Field(default=None, min_length=1, max_length=MAX_EMBEDDING_DIM)
+    title: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    description: Annotated[str, StringConstraints(max_length=20000)] | None = None
+    created_at: AwareDatetime | None = Field(
+        default=None, description="RFC3339; defaults to the first upsert's time."
+    )
+
+
+class ItemsUpsert(_Strict):
+    namespace: NamespaceName
+    items: list[ItemIn] = Field(min_length=1, max_length=MAX_ITEMS_PER_BATCH)
+
+
+class UserIn(_Strict):
+    user_id: Identifier
+    traits: dict[str, Any] = Field(
+        default_factory=dict, description="Free-form traits, e.g. segment, locale."
+    )
+
+
+class UsersUpsert(_Strict):
+    namespace: NamespaceName
+    users: list[UserIn] = Field(min_length=1, max_length=MAX_USERS_PER_BATCH)
+
+
+class EventIn(_Strict):
+    event_id: Identifier | None = Field(
+        default=None, description="Idempotency key: an event_id already stored is not re-added."
+    )
+    user_id: Identifier
+    item_id: Identifier
+    type: EventType
+    value: float = Field(default=1.0, ge=0, description="Strength; multiplies the type weight.")
+    ts: AwareDatetime | None = Field(default=None, description="RFC3339; defaults to now.")
+    meta: dict[str, Any] = Field(default_factory=dict, description="surface, session_id, ...")
+
+
+class EventsBatch(_Strict):
+    namespace: NamespaceName
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)
+
+
+class ItemsDelete(_Strict):
+    namespace: NamespaceName
+    item_ids: list[Identifier] | None = Field(
+        default=None, max_length=MAX_IDS_PER_DELETE, description="None deletes every item."
+    )
+
+
+class UsersDelete(_Strict):
+    namespace: NamespaceName
+    user_ids: list[Identifier] | None = Field(
+        default=None, max_length=MAX_IDS_PER_DELETE, description="None deletes every user."
+    )
+
+
+class EventsDelete(_Strict):
+    """No filter at all deletes every event of the namespace; filters combine with AND."""
+
+    namespace: NamespaceName
+    event_ids: list[Identifier] | None = Field(default=None, max_length=MAX_IDS_PER_DELETE)
+    user_id: Identifier | None = None
+    item_id: Identifier | None = None
+    types: list[EventType] | None = Field(default=None, max_length=5)
+    since: AwareDatetime | None = Field(default=None, description="ts >= since")
+    until: AwareDatetime | None = Field(default=None, description="ts < until")
+
+
+# --- responses --------------------------------------------------------------------------------
+
+
+class UpsertResult(BaseModel):
+    namespace: str
+    upserted: int
+
+
+class EventsResult(BaseModel):
+    namespace: str
+    accepted: int = Field(description="Events in the request.")
+    inserted: int = Field(description="Events newly stored.")
+    duplicates: int = Field(description="Events skipped because their event_id was stored.")
+
+
+class DeleteResult(BaseModel):
+    deleted_count: int
+
+
+class ItemOut(BaseModel):
+    item_id: str
+    available: bool
+    price: float | None
+    brand: str | None
+    category: str | None
+    category_path: list[str]
+    tags: list[str]
+    props: dict[str, Any]
+    embedding: list[float] | None
+    title: str | None
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class UserOut(BaseModel):
+    user_id: str
+    traits: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class EventOut(BaseModel):
+    event_id: str | None
+    user_id: str
+    item_id: str
+    type: int
+    type_name: str
+    value: float
+    ts: datetime
+    meta: dict[str, Any]
+
+
+class ItemsPage(BaseModel):
+    items: list[ItemOut]
+    next_page_token: str | None = Field(default=None, description="Absent on the last page.")
+
+
+class UsersPage(BaseModel):
+    users: list[UserOut]
+    next_page_token: str | None = Field(default=None, description="Absent on the last page.")
+
+
+class EventsPage(BaseModel):
+    events: list[EventOut]
+    next_page_token: str | None = Field(default=None, description="Absent on the last page.")
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any]
+    request_id: str
+
+
+class Health(BaseModel):
+    status: str
+    store: str
+
+
+class Version(BaseModel):
+    version: str
+    git_commit: str | None
+    build_time: str | None
+    model_version: str

@@ -1,0 +1,28 @@
+"""What one app instance holds: built in the factory, reached by routes through dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from recsys.config.settings import Settings
+from recsys.service.auth import KeyRing, RateLimiter
+from recsys.service.metrics import ServiceMetrics
+from recsys.store import Store
+
+Clock = Callable[[], datetime]
+
+
+@dataclass
+class ServiceState:
+    settings: Settings
+    store: Store
+    clock: Clock
+    metrics: ServiceMetrics
+    keyring: KeyRing
+    limiter: RateLimiter
+    git_commit: str | None
+
+
+__all__ = ["Clock", "ServiceState"]

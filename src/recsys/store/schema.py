@@ -1,0 +1,103 @@
+"""Table definitions. Every tenant row carries `org_id` + `namespace`; times are UTC microseconds.
+
+Integer microseconds (not DATETIME) keep SQLite and PostgreSQL identical and let the signal
+builders read a million events without parsing a million timestamp strings.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+# JSONB on PostgreSQL (indexable, compact); JSON text on SQLite.
+Json = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias), not BIGINT.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+ORG = 36  # canonical UUID text
+NAME = 64
+ID = 256
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+namespaces = Table(
+    "namespaces",
+    metadata,
+    Column("org_id", String(ORG), primary_key=True),
+    Column("namespace", String(NAME), primary_key=True),
+    # Fixed by the first item that carries an embedding; later items must match it.
+    Column("embedding_dim", Integer, nullable=True),
+    Column("created_at_us", BigInteger, nullable=False),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("org_id", String(ORG), primary_key=True),
+    Column("namespace", String(NAME), primary_key=True),
+    Column("item_id", String(ID), primary_key=True),
+    Column("available", Boolean, nullable=False),
+    Column("price", Float, nullable=True),
+    Column("brand", String(ID), nullable=True),
+    Column("category", String(ID), nullable=True),
+    Column("category_path", Json, nullable=False),
+    Column("tags", Json, nullable=False),
+    Column("props", Json, nullable=False),
+    Column("embedding", Json, nullable=True),
+    Column("title", Text, nullable=True),
+    Column("description", Text, nullable=True),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("org_id", String(ORG), primary_key=True),
+    Column("namespace", String(NAME), primary_key=True),
+    Column("user_id", String(ID), primary_key=True),
+    Column("traits", Json, nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    # Surrogate key: gives a stable insertion order for pagination and incremental snapshots.
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("org_id", String(ORG), nullable=False),
+    Column("namespace", String(NAME), nullable=False),
+    # Caller's idempotency key; NULL when not given (NULLs never collide in a unique index).
+    Column("event_id", String(ID), nullable=True),
+    Column("user_id", String(ID), nullable=False),
+    Column("item_id", String(ID), nullable=False),
+    Column("type", Integer, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("ts_us", BigInteger, nullable=False),
+    Column("meta", Json, nullable=False),
+    UniqueConstraint("org_id", "namespace", "event_id"),
+    Index(None, "org_id", "namespace", "id"),
+    Index(None, "org_id", "namespace", "user_id"),
+)
+
+__all__ = ["events", "items", "metadata", "namespaces", "users"]
