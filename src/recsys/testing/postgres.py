@@ -29,7 +29,11 @@ def find_bindir() -> Path:
     if which:
         candidates.append(str(Path(which).parent))
     for candidate in candidates:
-        if candidate and (Path(candidate) / "initdb").exists() and (Path(candidate) / "pg_ctl").exists():
+        if (
+            candidate
+            and (Path(candidate) / "initdb").exists()
+            and (Path(candidate) / "pg_ctl").exists()
+        ):
             return Path(candidate)
     raise PostgresUnavailable("PostgreSQL server binaries (initdb, pg_ctl) not found")
 
@@ -64,8 +68,19 @@ def throwaway_cluster(*, durable: bool = False, database: str = "recsys") -> Ite
     try:
         subprocess.run(
             _as_postgres(
-                [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-                 "-E", "UTF8", "--locale=C", "--no-sync"]
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ]
             ),
             check=True,
             capture_output=True,
@@ -82,8 +97,19 @@ def throwaway_cluster(*, durable: bool = False, database: str = "recsys") -> Ite
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
         subprocess.run(
             _as_postgres(
-                [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
-                 "-o", " ".join(options), "start"]
+                [
+                    str(bindir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-l",
+                    str(log),
+                    "-w",
+                    "-t",
+                    "60",
+                    "-o",
+                    " ".join(options),
+                    "start",
+                ]
             ),
             check=True,
             capture_output=True,
@@ -95,7 +121,9 @@ def throwaway_cluster(*, durable: bool = False, database: str = "recsys") -> Ite
     finally:
         if started:
             subprocess.run(
-                _as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
+                _as_postgres(
+                    [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]
+                ),
                 capture_output=True,
                 timeout=60,
                 check=False,
