@@ -3,6 +3,7 @@ the caller's transaction decides. Rows go in and out as plain dicts keyed by col
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -27,10 +28,38 @@ def _scope(table: Table, org_id: str, namespace: str) -> list[ColumnElement[bool
     return [table.c.org_id == org_id, table.c.namespace == namespace]
 
 
+def _by_key(rows: Sequence[Row], key: str) -> list[Row]:
+    """Rows in key order; the sort is stable, so of two rows with one key the last still wins.
+
+    Concurrent PostgreSQL upserts that lock the same keys in different orders deadlock
+    ("deadlock detected"); taking every batch's row locks in one global order cannot.
+    """
+    return sorted(rows, key=lambda row: row[key])
+
+
+def lock_namespace(conn: Connection, *, org_id: str, namespace: str) -> None:
+    """PostgreSQL: serialise the writers of one namespace until their transaction ends.
+
+    Every repository write takes it, so that (1) batches sharing keys in different orders cannot
+    deadlock on the unique indexes, (2) event ids, drawn from the sequence before commit, become
+    visible in id order and never land behind a reader's `after_id` cursor, and (3) a catalogue
+    delete cannot race an upsert that claims the embedding dimension. Re-taking it in the same
+    transaction is free. SQLite already has a single writer (BEGIN IMMEDIATE): nothing to do.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    digest = hashlib.blake2b(f"ns\0{org_id}\0{namespace}".encode(), digest_size=8).digest()
+    conn.execute(
+        text("SELECT pg_advisory_xact_lock(:key)"),
+        {"key": int.from_bytes(digest, "big", signed=True)},
+    )
+
+
 # --- namespaces -------------------------------------------------------------------------------
 
 
 def ensure_namespace(conn: Connection, *, org_id: str, namespace: str, now_us: int) -> None:
+    lock_namespace(conn, org_id=org_id, namespace=namespace)
     stmt = _insert(conn, namespaces).values(
         org_id=org_id, namespace=namespace, embedding_dim=None, created_at_us=now_us
     )
@@ -90,7 +119,8 @@ def upsert_items(
     `replace_created_at` (the caller stated the creation time explicitly)."""
     if not rows:
         return 0
-    values = [{**row, "org_id": org_id, "namespace": namespace} for row in rows]
+    lock_namespace(conn, org_id=org_id, namespace=namespace)
+    values = [{**row, "org_id": org_id, "namespace": namespace} for row in _by_key(rows, "item_id")]
     stmt = _insert(conn, items)
     fields = (*_ITEM_FIELDS, "created_at_us") if replace_created_at else _ITEM_FIELDS
     conn.execute(
@@ -106,6 +136,7 @@ def upsert_items(
 def delete_items(
     conn: Connection, *, org_id: str, namespace: str, item_ids: Sequence[str] | None = None
 ) -> int:
+    lock_namespace(conn, org_id=org_id, namespace=namespace)
     conditions = _scope(items, org_id, namespace)
     if item_ids is not None:
         conditions.append(items.c.item_id.in_(item_ids))
@@ -138,7 +169,7 @@ def list_items(
     conditions = _scope(items, org_id, namespace)
     if after is not None:
         conditions.append(items.c.item_id > after)
-    if item_ids:
+    if item_ids is not None:
         conditions.append(items.c.item_id.in_(item_ids))
     if category is not None:
         conditions.append(items.c.category == category)
@@ -156,7 +187,8 @@ def list_items(
 def upsert_users(conn: Connection, *, org_id: str, namespace: str, rows: Sequence[Row]) -> int:
     if not rows:
         return 0
-    values = [{**row, "org_id": org_id, "namespace": namespace} for row in rows]
+    lock_namespace(conn, org_id=org_id, namespace=namespace)
+    values = [{**row, "org_id": org_id, "namespace": namespace} for row in _by_key(rows, "user_id")]
     stmt = _insert(conn, users)
     conn.execute(
         stmt.on_conflict_do_update(
@@ -171,10 +203,24 @@ def upsert_users(conn: Connection, *, org_id: str, namespace: str, rows: Sequenc
 def delete_users(
     conn: Connection, *, org_id: str, namespace: str, user_ids: Sequence[str] | None = None
 ) -> int:
+    lock_namespace(conn, org_id=org_id, namespace=namespace)
     conditions = _scope(users, org_id, namespace)
     if user_ids is not None:
         conditions.append(users.c.user_id.in_(user_ids))
     return int(conn.execute(delete(users).where(*conditions)).rowcount)
+
+
+def _segment_is(conn: Connection, segment: str) -> ColumnElement[bool]:
+    """`traits.segment` is the JSON string `segment`. A number or boolean never matches: the
+    backends disagree on their text form (SQLite reads `true` as 1, PostgreSQL as 'true')."""
+    value = users.c.traits["segment"]
+    if conn.dialect.name == "postgresql":
+        kind = func.jsonb_typeof(value)
+        text_kind = "string"
+    else:
+        kind = func.json_type(users.c.traits, "$.segment")
+        text_kind = "text"
+    return and_(kind == text_kind, value.as_string() == segment)
 
 
 def list_users(
@@ -190,10 +236,10 @@ def list_users(
     conditions = _scope(users, org_id, namespace)
     if after is not None:
         conditions.append(users.c.user_id > after)
-    if user_ids:
+    if user_ids is not None:
         conditions.append(users.c.user_id.in_(user_ids))
     if segment is not None:
-        conditions.append(users.c.traits["segment"].as_string() == segment)
+        conditions.append(_segment_is(conn, segment))
     stmt = select(users).where(and_(*conditions)).order_by(users.c.user_id).limit(limit)
     return [dict(row) for row in conn.execute(stmt).mappings()]
 
@@ -205,6 +251,7 @@ def insert_events(conn: Connection, *, org_id: str, namespace: str, rows: Sequen
     """Append events; a row whose `event_id` is already stored is skipped. Returns rows added."""
     if not rows:
         return 0
+    lock_namespace(conn, org_id=org_id, namespace=namespace)
     if conn.dialect.name == "postgresql":
         return _insert_events_postgres(conn, org_id=org_id, namespace=namespace, rows=rows)
     values = [{**row, "org_id": org_id, "namespace": namespace} for row in rows]
@@ -275,14 +322,16 @@ def _event_conditions(
     since_us: int | None,
     until_us: int | None,
 ) -> list[ColumnElement[bool]]:
+    # None means "no filter"; an empty list matches nothing (as for items and users), so a
+    # delete with `event_ids=[]` can never widen into deleting the whole namespace.
     conditions = _scope(events, org_id, namespace)
-    if event_ids:
+    if event_ids is not None:
         conditions.append(events.c.event_id.in_(event_ids))
     if user_id is not None:
         conditions.append(events.c.user_id == user_id)
     if item_id is not None:
         conditions.append(events.c.item_id == item_id)
-    if types:
+    if types is not None:
         conditions.append(events.c.type.in_(types))
     if since_us is not None:
         conditions.append(events.c.ts_us >= since_us)
@@ -303,6 +352,7 @@ def delete_events(
     since_us: int | None = None,
     until_us: int | None = None,
 ) -> int:
+    lock_namespace(conn, org_id=org_id, namespace=namespace)
     conditions = _event_conditions(
         org_id,
         namespace,
@@ -357,6 +407,7 @@ __all__ = [
     "list_events",
     "list_items",
     "list_users",
+    "lock_namespace",
     "upsert_items",
     "upsert_users",
 ]

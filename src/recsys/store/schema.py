@@ -24,6 +24,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 # JSONB on PostgreSQL (indexable, compact); JSON text on SQLite.
 Json = JSON().with_variant(JSONB(), "postgresql")
+# For nullable JSON columns: Python None is stored as SQL NULL, not the JSON literal `null`,
+# so `IS NULL` means "absent" (the plain JSON type writes None as 'null', which is NOT NULL).
+NullableJson = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 # SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias), not BIGINT.
 RowId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -62,7 +65,7 @@ items = Table(
     Column("category_path", Json, nullable=False),
     Column("tags", Json, nullable=False),
     Column("props", Json, nullable=False),
-    Column("embedding", Json, nullable=True),
+    Column("embedding", NullableJson, nullable=True),
     Column("title", Text, nullable=True),
     Column("description", Text, nullable=True),
     Column("created_at_us", BigInteger, nullable=False),
@@ -98,6 +101,9 @@ events = Table(
     UniqueConstraint("org_id", "namespace", "event_id"),
     Index(None, "org_id", "namespace", "id"),
     Index(None, "org_id", "namespace", "user_id"),
+    # SQLite would otherwise hand out max(id) + 1 again after the newest events are deleted,
+    # putting new events behind a reader's `after_id` cursor; PostgreSQL sequences never reuse.
+    sqlite_autoincrement=True,
 )
 
 __all__ = ["events", "items", "metadata", "namespaces", "users"]

@@ -74,6 +74,8 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "org_id", "namespace", "event_id", name="uq_events_org_id_namespace_event_id"
         ),
+        # Never reuse an id on SQLite (PostgreSQL sequences never do): see schema.events.
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_events_org_id_namespace_id", "events", ["org_id", "namespace", "id"])
     op.create_index(
