@@ -6,7 +6,11 @@ import hashlib
 import os
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from recsys.config.knobs import KnobError, KnobValues
+from recsys.config.knobs import defaults as knob_defaults
+from recsys.config.knobs import from_env as knobs_from_env
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/recsys.db"
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -111,6 +115,13 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     return value
 
 
+def _knobs(env: Mapping[str, str]) -> KnobValues:
+    try:
+        return knobs_from_env(env)
+    except KnobError as exc:
+        raise SettingsError(f"bad ranking knob in the environment: {exc}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the process needs to know about its environment."""
@@ -124,6 +135,7 @@ class Settings:
     build_time: str | None = None
     max_body_bytes: int = MAX_BODY_BYTES
     auto_migrate: bool = True
+    knobs: KnobValues = field(default_factory=knob_defaults)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -141,4 +153,5 @@ class Settings:
             git_commit=env.get("RECSYS_GIT_COMMIT") or None,
             build_time=env.get("RECSYS_BUILD_TIME") or None,
             auto_migrate=_bool(env, "RECSYS_AUTO_MIGRATE", True),
+            knobs=_knobs(env),
         )

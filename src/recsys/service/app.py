@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,14 +12,18 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from recsys import __version__
-from recsys.clock import system_clock
+from recsys.clock import system_clock, to_micros
 from recsys.config.settings import Settings
+from recsys.ranking import build_pipeline
 from recsys.service.auth import KeyRing, RateLimiter
 from recsys.service.errors import install_error_handlers
 from recsys.service.metrics import ServiceMetrics
 from recsys.service.middleware import RequestContextMiddleware
-from recsys.service.routes import events, items, ops, users
+from recsys.service.routes import events, items, ops, ranking, users
+from recsys.service.snapshots import SnapshotRegistry
 from recsys.service.state import Clock, ServiceState
+from recsys.service.writes import Writes
+from recsys.signals.snapshot import SignalParams
 from recsys.store import Store
 
 DESCRIPTION = """Multi-tenant recommendation service.
@@ -57,6 +62,16 @@ def create_app(
     if store is None:
         store = Store.from_url(settings.database_url, migrate=settings.auto_migrate)
     metrics = ServiceMetrics.create()
+    knobs = settings.knobs
+    signal_params = SignalParams(
+        popularity_halflife_days=knobs["popularity_halflife_days"],
+        covis_window_days=knobs["covis_window_days"],
+    )
+    snapshots = SnapshotRegistry(
+        store,
+        params_for=lambda _org, _ns: signal_params,
+        now_us=lambda: to_micros(clock()),
+    )
     state = ServiceState(
         settings=settings,
         store=store,
@@ -69,11 +84,20 @@ def create_app(
             monotonic=time.monotonic,
         ),
         git_commit=settings.git_commit or _git_commit(),
+        knobs=knobs,
+        snapshots=snapshots,
+        writes=Writes(store, snapshots.notify_write),
+        pipeline=build_pipeline(),
+        new_id=lambda: uuid.uuid4().hex,
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+        snapshots.start()
+        try:
+            yield
+        finally:
+            snapshots.stop()
         if owns_store:
             state.store.close()
 
@@ -85,7 +109,7 @@ def create_app(
     )
     app.state.recsys = state
     install_error_handlers(app)
-    for module in (items, users, events, ops):
+    for module in (items, users, events, ranking, ops):
         app.include_router(module.router)
     app.add_middleware(
         RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes

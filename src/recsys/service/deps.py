@@ -13,6 +13,7 @@ from recsys.service.auth import retry_after_header
 from recsys.service.errors import ApiError
 from recsys.service.metrics import ServiceMetrics
 from recsys.service.state import ServiceState
+from recsys.service.writes import Writes
 from recsys.store import Store
 
 
@@ -36,8 +37,13 @@ def get_metrics(state: State) -> ServiceMetrics:
     return state.metrics
 
 
+def get_writes(state: State) -> Writes:
+    return state.writes
+
+
 StoreDep = Annotated[Store, Depends(get_store)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
+WritesDep = Annotated[Writes, Depends(get_writes)]
 Now = Annotated[datetime, Depends(get_now)]
 
 
@@ -103,4 +109,4 @@ def get_tenant(
 
 TenantDep = Annotated[Tenant, Depends(get_tenant)]
 
-__all__ = ["MetricsDep", "Now", "State", "StoreDep", "Tenant", "TenantDep"]
+__all__ = ["MetricsDep", "Now", "State", "StoreDep", "Tenant", "TenantDep", "WritesDep"]

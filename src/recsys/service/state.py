@@ -6,9 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from recsys.config.knobs import KnobValues
 from recsys.config.settings import Settings
+from recsys.ranking import Pipeline
 from recsys.service.auth import KeyRing, RateLimiter
 from recsys.service.metrics import ServiceMetrics
+from recsys.service.snapshots import SnapshotRegistry
+from recsys.service.writes import Writes
 from recsys.store import Store
 
 Clock = Callable[[], datetime]
@@ -23,6 +27,11 @@ class ServiceState:
     keyring: KeyRing
     limiter: RateLimiter
     git_commit: str | None
+    knobs: KnobValues
+    snapshots: SnapshotRegistry
+    writes: Writes
+    pipeline: Pipeline
+    new_id: Callable[[], str]
 
 
 __all__ = ["Clock", "ServiceState"]

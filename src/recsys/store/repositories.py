@@ -55,6 +55,19 @@ def lock_namespace(conn: Connection, *, org_id: str, namespace: str) -> None:
     )
 
 
+def _bump(conn: Connection, org_id: str, namespace: str, *counters: str) -> None:
+    """Advance change counters (creating the namespace row if a write comes first)."""
+    stmt = _insert(conn, namespaces).values(
+        org_id=org_id, namespace=namespace, created_at_us=0, **dict.fromkeys(counters, 1)
+    )
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["org_id", "namespace"],
+            set_={c: getattr(namespaces.c, c) + 1 for c in counters},
+        )
+    )
+
+
 # --- namespaces -------------------------------------------------------------------------------
 
 
@@ -130,6 +143,7 @@ def upsert_items(
         ),
         values,
     )
+    _bump(conn, org_id, namespace, "catalog_version")
     return len(values)
 
 
@@ -151,6 +165,7 @@ def delete_items(
             .where(*_scope(namespaces, org_id, namespace))
             .values(embedding_dim=None)
         )
+    _bump(conn, org_id, namespace, "catalog_version")
     return int(deleted)
 
 
@@ -197,6 +212,7 @@ def upsert_users(conn: Connection, *, org_id: str, namespace: str, rows: Sequenc
         ),
         values,
     )
+    _bump(conn, org_id, namespace, "users_version")
     return len(values)
 
 
@@ -207,7 +223,9 @@ def delete_users(
     conditions = _scope(users, org_id, namespace)
     if user_ids is not None:
         conditions.append(users.c.user_id.in_(user_ids))
-    return int(conn.execute(delete(users).where(*conditions)).rowcount)
+    deleted = int(conn.execute(delete(users).where(*conditions)).rowcount)
+    _bump(conn, org_id, namespace, "users_version")
+    return deleted
 
 
 def _segment_is(conn: Connection, segment: str) -> ColumnElement[bool]:
@@ -261,7 +279,10 @@ def insert_events(conn: Connection, *, org_id: str, namespace: str, rows: Sequen
         # RETURNING counts what was added on both backends (psycopg's executemany rowcount is -1).
         .returning(events.c.id)
     )
-    return len(conn.execute(stmt, values).all())
+    inserted = len(conn.execute(stmt, values).all())
+    if inserted:
+        _bump(conn, org_id, namespace, "events_version")
+    return inserted
 
 
 _PG_INSERT_EVENTS = text(
@@ -296,7 +317,10 @@ def _insert_events_postgres(
         "ts": [r["ts_us"] for r in rows],
         "metas": [orjson.dumps(r["meta"]).decode() for r in rows],
     }
-    return len(conn.execute(_PG_INSERT_EVENTS, params).all())
+    inserted = len(conn.execute(_PG_INSERT_EVENTS, params).all())
+    if inserted:
+        _bump(conn, org_id, namespace, "events_version")
+    return inserted
 
 
 def existing_event_ids(
@@ -363,7 +387,10 @@ def delete_events(
         since_us=since_us,
         until_us=until_us,
     )
-    return int(conn.execute(delete(events).where(*conditions)).rowcount)
+    deleted = int(conn.execute(delete(events).where(*conditions)).rowcount)
+    if deleted:
+        _bump(conn, org_id, namespace, "events_version", "reset_version")
+    return deleted
 
 
 def list_events(

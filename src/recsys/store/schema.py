@@ -50,6 +50,13 @@ namespaces = Table(
     # Fixed by the first item that carries an embedding; later items must match it.
     Column("embedding_dim", Integer, nullable=True),
     Column("created_at_us", BigInteger, nullable=False),
+    # Change counters, bumped by every write in the writer's transaction. Serving processes poll
+    # them to refresh their signal snapshots: catalogue and users reload whole, events load
+    # incrementally (by id) unless reset_version moved (events were deleted).
+    Column("catalog_version", BigInteger, nullable=False, server_default="0"),
+    Column("users_version", BigInteger, nullable=False, server_default="0"),
+    Column("events_version", BigInteger, nullable=False, server_default="0"),
+    Column("reset_version", BigInteger, nullable=False, server_default="0"),
 )
 
 items = Table(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
 from recsys.clock import from_micros, to_micros
-from recsys.service.deps import MetricsDep, Now, StoreDep, TenantDep
+from recsys.service.deps import MetricsDep, Now, StoreDep, TenantDep, WritesDep
 from recsys.service.pagination import decode_token, encode_token
 from recsys.service.routes import V1_ERRORS
 from recsys.service.schemas import (
@@ -33,7 +33,7 @@ router = APIRouter(tags=["ingest"], responses=V1_ERRORS)
 def ingest_events(
     body: EventsBatch,
     tenant: TenantDep,
-    store: StoreDep,
+    writes: WritesDep,
     now: Now,
     metrics: MetricsDep,
 ) -> EventsResult:
@@ -58,7 +58,7 @@ def ingest_events(
                 "meta": event.meta,
             }
         )
-    with store.write() as conn:
+    with writes.transaction(tenant.org_id, body.namespace) as conn:
         repo.ensure_namespace(conn, org_id=tenant.org_id, namespace=body.namespace, now_us=now_us)
         inserted = repo.insert_events(
             conn, org_id=tenant.org_id, namespace=body.namespace, rows=rows
@@ -74,9 +74,9 @@ def ingest_events(
 
 
 @router.post("/v1/events:delete", response_model=DeleteResult, summary="Delete events")
-def delete_events(body: EventsDelete, tenant: TenantDep, store: StoreDep) -> DeleteResult:
+def delete_events(body: EventsDelete, tenant: TenantDep, writes: WritesDep) -> DeleteResult:
     """Filters combine with AND; with none, every event of the namespace is deleted."""
-    with store.write() as conn:
+    with writes.transaction(tenant.org_id, body.namespace) as conn:
         count = repo.delete_events(
             conn,
             org_id=tenant.org_id,

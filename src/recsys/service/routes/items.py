@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from recsys.clock import from_micros, to_micros
-from recsys.service.deps import MetricsDep, Now, StoreDep, TenantDep
+from recsys.service.deps import MetricsDep, Now, StoreDep, TenantDep, WritesDep
 from recsys.service.errors import ApiError
 from recsys.service.pagination import decode_token, encode_token
 from recsys.service.routes import V1_ERRORS
@@ -79,7 +79,7 @@ def _item_row(item: ItemIn, now_us: int) -> dict[str, object]:
 def upsert_items(
     body: ItemsUpsert,
     tenant: TenantDep,
-    store: StoreDep,
+    writes: WritesDep,
     now: Now,
     metrics: MetricsDep,
 ) -> UpsertResult:
@@ -89,7 +89,7 @@ def upsert_items(
     batch = list(latest.values())
     now_us = to_micros(now)
     org, ns = tenant.org_id, body.namespace
-    with store.write() as conn:
+    with writes.transaction(tenant.org_id, ns) as conn:
         repo.ensure_namespace(conn, org_id=org, namespace=ns, now_us=now_us)
         namespace_dim = repo.get_embedding_dim(conn, org_id=org, namespace=ns)
         # Checked against the full batch in request order so the error names the caller's index.
@@ -108,9 +108,9 @@ def upsert_items(
 
 
 @router.post("/v1/items:delete", response_model=DeleteResult, summary="Delete items")
-def delete_items(body: ItemsDelete, tenant: TenantDep, store: StoreDep) -> DeleteResult:
+def delete_items(body: ItemsDelete, tenant: TenantDep, writes: WritesDep) -> DeleteResult:
     """Without `item_ids`, deletes the whole catalogue of the namespace."""
-    with store.write() as conn:
+    with writes.transaction(tenant.org_id, body.namespace) as conn:
         count = repo.delete_items(
             conn, org_id=tenant.org_id, namespace=body.namespace, item_ids=body.item_ids
         )

@@ -7,12 +7,10 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from recsys import __version__
+from recsys.ranking import MODEL_VERSION
 from recsys.service.deps import State
 from recsys.service.errors import error_response
 from recsys.service.schemas import ErrorBody, Health, Version
-
-# Bumped when the ranking model changes shape; the engine will report its own here.
-MODEL_VERSION = "blend-v1"
 
 router = APIRouter(tags=["ops"])
 

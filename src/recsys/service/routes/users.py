@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from recsys.clock import from_micros, to_micros
-from recsys.service.deps import MetricsDep, Now, StoreDep, TenantDep
+from recsys.service.deps import MetricsDep, Now, StoreDep, TenantDep, WritesDep
 from recsys.service.pagination import decode_token, encode_token
 from recsys.service.routes import V1_ERRORS
 from recsys.service.schemas import (
@@ -30,7 +30,7 @@ router = APIRouter(tags=["ingest"], responses=V1_ERRORS)
 def upsert_users(
     body: UsersUpsert,
     tenant: TenantDep,
-    store: StoreDep,
+    writes: WritesDep,
     now: Now,
     metrics: MetricsDep,
 ) -> UpsertResult:
@@ -41,7 +41,7 @@ def upsert_users(
         {"user_id": u.user_id, "traits": u.traits, "created_at_us": now_us, "updated_at_us": now_us}
         for u in latest.values()
     ]
-    with store.write() as conn:
+    with writes.transaction(tenant.org_id, body.namespace) as conn:
         repo.ensure_namespace(conn, org_id=tenant.org_id, namespace=body.namespace, now_us=now_us)
         repo.upsert_users(conn, org_id=tenant.org_id, namespace=body.namespace, rows=rows)
     metrics.ingested.labels("users").inc(len(rows))
@@ -49,9 +49,9 @@ def upsert_users(
 
 
 @router.post("/v1/users:delete", response_model=DeleteResult, summary="Delete users")
-def delete_users(body: UsersDelete, tenant: TenantDep, store: StoreDep) -> DeleteResult:
+def delete_users(body: UsersDelete, tenant: TenantDep, writes: WritesDep) -> DeleteResult:
     """Without `user_ids`, deletes every user of the namespace (their events stay)."""
-    with store.write() as conn:
+    with writes.transaction(tenant.org_id, body.namespace) as conn:
         count = repo.delete_users(
             conn, org_id=tenant.org_id, namespace=body.namespace, user_ids=body.user_ids
         )

@@ -1,0 +1,498 @@
+"""The knob catalogue: every ranking knob defined once — name, type, default, range, override key.
+
+Resolution order (lowest to highest): catalogue default → environment → namespace config →
+segment profile → per-request override. Each layer is validated here, so a bad value is refused
+with the knob's name whichever layer it came from.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+KnobKind = Literal["float", "int", "bool", "int_list", "float_map", "nested_float_map"]
+
+
+class KnobError(ValueError):
+    """One or more knob values are invalid; `errors` maps each knob (override key) to why."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        self.errors = dict(errors)
+        super().__init__("; ".join(f"{k}: {v}" for k, v in self.errors.items()))
+
+
+@dataclass(frozen=True)
+class Knob:
+    name: str  # environment variable, e.g. MMR_LAMBDA
+    kind: KnobKind
+    default: Any
+    description: str
+    group: str
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @property
+    def key(self) -> str:
+        """Override / config key: the name in lower case (`mmr_lambda`)."""
+        return self.name.lower()
+
+    def parse(self, value: Any) -> Any:
+        """Validate and normalise one value; raise ValueError with a readable reason."""
+        if self.kind == "float":
+            number = _number(value)
+            self._check_range(number)
+            return number
+        if self.kind == "int":
+            number = _number(value)
+            if not float(number).is_integer():
+                raise ValueError(f"must be a whole number, got {value!r}")
+            self._check_range(number)
+            return int(number)
+        if self.kind == "bool":
+            return _boolean(value)
+        if self.kind == "int_list":
+            items = value.split(",") if isinstance(value, str) else value
+            if not isinstance(items, list | tuple):
+                raise ValueError("must be a list of whole numbers")
+            parsed = []
+            for item in items:
+                if isinstance(item, str) and item.strip() == "":
+                    continue
+                number = _number(item)
+                if not float(number).is_integer():
+                    raise ValueError(f"must be whole numbers, got {item!r}")
+                self._check_range(number)
+                parsed.append(int(number))
+            return tuple(sorted(set(parsed)))
+        if self.kind == "float_map":
+            mapping = _mapping(value)
+            out = {}
+            for k, v in mapping.items():
+                number = _number(v)
+                self._check_range(number)
+                out[str(k)] = number
+            return dict(sorted(out.items()))
+        if self.kind == "nested_float_map":
+            mapping = _mapping(value)
+            out_nested: dict[str, dict[str, float]] = {}
+            for outer, inner in mapping.items():
+                inner_map = _mapping(inner)
+                parsed_inner = {}
+                for k, v in inner_map.items():
+                    number = _number(v)
+                    self._check_range(number)
+                    parsed_inner[str(k)] = number
+                out_nested[str(outer)] = dict(sorted(parsed_inner.items()))
+            return dict(sorted(out_nested.items()))
+        raise AssertionError(self.kind)
+
+    def _check_range(self, number: float) -> None:
+        if self.minimum is not None and number < self.minimum:
+            raise ValueError(f"must be >= {self.minimum:g}, got {number:g}")
+        if self.maximum is not None and number > self.maximum:
+            raise ValueError(f"must be <= {self.maximum:g}, got {number:g}")
+
+    def render(self, value: Any) -> str:
+        """The value as an environment variable would spell it."""
+        if self.kind == "bool":
+            return "true" if value else "false"
+        if self.kind == "int_list":
+            return ",".join(str(v) for v in value)
+        if self.kind in {"float_map", "nested_float_map"}:
+            return json.dumps(value, sort_keys=True)
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, got {value!r}")
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError as exc:
+            raise ValueError(f"must be a number, got {value!r}") from exc
+    else:
+        raise ValueError(f"must be a number, got {type(value).__name__}")
+    if not math.isfinite(number):
+        raise ValueError("must be finite")
+    return int(number) if isinstance(value, int) else number
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+    raise ValueError(f"must be true or false, got {value!r}")
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise ValueError("must be a JSON object") from exc
+    if not isinstance(value, Mapping):
+        raise ValueError("must be an object")
+    return value
+
+
+def _k(
+    name: str,
+    kind: KnobKind,
+    default: Any,
+    group: str,
+    description: str,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> Knob:
+    return Knob(name, kind, default, description, group, minimum, maximum)
+
+
+KNOBS: tuple[Knob, ...] = (
+    # Blend
+    _k(
+        "BLEND_ALPHA",
+        "float",
+        0.35,
+        "blend",
+        "Weight of time-decayed popularity in the blend.",
+        0,
+        10,
+    ),
+    _k(
+        "BLEND_BETA",
+        "float",
+        0.45,
+        "blend",
+        "Weight of co-visitation with the user's recent items.",
+        0,
+        10,
+    ),
+    _k(
+        "BLEND_GAMMA",
+        "float",
+        0.20,
+        "blend",
+        "Weight of item-vector similarity to the user's recent items.",
+        0,
+        10,
+    ),
+    # Candidates and signals
+    _k(
+        "POPULARITY_FANOUT",
+        "int",
+        500,
+        "candidates",
+        "Popularity candidates considered per request.",
+        1,
+        10000,
+    ),
+    _k(
+        "POPULARITY_HALFLIFE_DAYS",
+        "float",
+        14.0,
+        "signals",
+        "Half-life of an event's contribution to popularity.",
+        0.01,
+        3650,
+    ),
+    _k(
+        "COVIS_WINDOW_DAYS",
+        "float",
+        30.0,
+        "signals",
+        "Two events of one user co-visit when at most this far apart; older events are ignored.",
+        0.01,
+        3650,
+    ),
+    # Exclusions
+    _k(
+        "RULE_EXCLUDE_EVENTS",
+        "bool",
+        True,
+        "exclusions",
+        "Drop items the user recently had an event of EXCLUDE_EVENT_TYPES on.",
+    ),
+    _k(
+        "EXCLUDE_EVENT_TYPES",
+        "int_list",
+        (3,),
+        "exclusions",
+        "Event types (0-4) that exclude an item, e.g. 3 = purchased.",
+        0,
+        4,
+    ),
+    _k(
+        "PURCHASED_WINDOW_DAYS",
+        "float",
+        30.0,
+        "exclusions",
+        "How far back an excluding event counts.",
+        0,
+        3650,
+    ),
+    # Diversity
+    _k(
+        "MMR_LAMBDA",
+        "float",
+        0.7,
+        "diversity",
+        "MMR trade-off: 1 = pure relevance, lower = more diverse.",
+        0,
+        1,
+    ),
+    _k(
+        "MMR_PRESETS",
+        "float_map",
+        {},
+        "diversity",
+        'Per-surface MMR_LAMBDA, e.g. {"home": 0.6, "pdp": 0.9}.',
+        0,
+        1,
+    ),
+    _k(
+        "BRAND_CAP",
+        "int",
+        0,
+        "diversity",
+        "At most this many items of one brand per list (0 = no cap).",
+        0,
+        200,
+    ),
+    _k(
+        "CATEGORY_CAP",
+        "int",
+        0,
+        "diversity",
+        "At most this many items of one category per list (0 = no cap).",
+        0,
+        200,
+    ),
+    # Personalisation
+    _k(
+        "PROFILE_BOOST",
+        "float",
+        0.5,
+        "personalisation",
+        "Score multiplier 1 + PROFILE_BOOST x overlap(user tag profile, item).",
+        0,
+        10,
+    ),
+    _k(
+        "PROFILE_WINDOW_DAYS",
+        "float",
+        60.0,
+        "personalisation",
+        "Events older than this do not shape the user's tag profile.",
+        0.01,
+        3650,
+    ),
+    _k("PROFILE_TOP_N", "int", 10, "personalisation", "Tags kept in a user's profile.", 1, 200),
+    _k(
+        "PROFILE_MIN_EVENTS_FOR_BOOST",
+        "int",
+        3,
+        "personalisation",
+        "Below this many events the profile boost is attenuated.",
+        0,
+        1000,
+    ),
+    _k(
+        "PROFILE_COLD_START_MULTIPLIER",
+        "float",
+        0.5,
+        "personalisation",
+        "Attenuation of the profile boost for users below PROFILE_MIN_EVENTS_FOR_BOOST.",
+        0,
+        1,
+    ),
+    # Cold start
+    _k(
+        "PROFILE_STARTER_BLEND_WEIGHT",
+        "float",
+        0.8,
+        "cold_start",
+        "Share of the starter profile in a new user's profile.",
+        0,
+        1,
+    ),
+    _k(
+        "PROFILE_STARTER_DECAY_EVENTS",
+        "int",
+        5,
+        "cold_start",
+        "The starter profile fades out linearly over this many events.",
+        1,
+        1000,
+    ),
+    _k(
+        "PROFILE_STARTER_PRESETS",
+        "nested_float_map",
+        {},
+        "cold_start",
+        "Segment -> {category or tag: weight} starter profiles; the 'default' entry serves "
+        "users without a segment. Empty: the catalogue's most popular categories.",
+        0,
+        1000,
+    ),
+    _k(
+        "NEW_USER_BLEND_ALPHA",
+        "float",
+        0.6,
+        "cold_start",
+        "BLEND_ALPHA for users with no events.",
+        0,
+        10,
+    ),
+    _k(
+        "NEW_USER_BLEND_BETA",
+        "float",
+        0.2,
+        "cold_start",
+        "BLEND_BETA for users with no events.",
+        0,
+        10,
+    ),
+    _k(
+        "NEW_USER_BLEND_GAMMA",
+        "float",
+        0.2,
+        "cold_start",
+        "BLEND_GAMMA for users with no events.",
+        0,
+        10,
+    ),
+    _k(
+        "NEW_USER_POP_FANOUT",
+        "int",
+        800,
+        "cold_start",
+        "POPULARITY_FANOUT for users with no events.",
+        1,
+        10000,
+    ),
+    _k(
+        "NEW_USER_MMR_LAMBDA",
+        "float",
+        0.5,
+        "cold_start",
+        "MMR_LAMBDA for users with no events.",
+        0,
+        1,
+    ),
+)
+
+KNOBS_BY_KEY: dict[str, Knob] = {knob.key: knob for knob in KNOBS}
+
+
+@dataclass(frozen=True)
+class KnobValues:
+    """An immutable, fully resolved set of knob values, read by override key."""
+
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {key: _jsonable(value) for key, value in self.values.items()}
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> KnobValues:
+        """A copy with `overrides` (already validated or raw) applied on top."""
+        if not overrides:
+            return self
+        parsed = parse_overrides(overrides)
+        return KnobValues({**self.values, **parsed})
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def parse_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate {override_key: value}; raise KnobError listing every unknown key or bad value."""
+    errors: dict[str, str] = {}
+    parsed: dict[str, Any] = {}
+    for key, value in overrides.items():
+        knob = KNOBS_BY_KEY.get(key)
+        if knob is None:
+            errors[key] = "unknown knob"
+            continue
+        try:
+            parsed[key] = knob.parse(value)
+        except ValueError as exc:
+            errors[key] = str(exc)
+    if errors:
+        raise KnobError(errors)
+    return parsed
+
+
+def defaults() -> KnobValues:
+    return KnobValues({knob.key: knob.default for knob in KNOBS})
+
+
+def from_env(env: Mapping[str, str]) -> KnobValues:
+    """Catalogue defaults with any knob set in the environment (by its upper-case name)."""
+    raw = {knob.key: env[knob.name] for knob in KNOBS if env.get(knob.name, "").strip() != ""}
+    try:
+        return defaults().with_overrides(raw)
+    except KnobError as exc:
+        raise KnobError({k.upper(): v for k, v in exc.errors.items()}) from None
+
+
+def reference_markdown(knobs: Iterable[Knob] = KNOBS) -> str:
+    """docs/env_reference.md, generated: a test fails when the committed file is stale."""
+    lines = [
+        "# Knob reference",
+        "",
+        "<!-- Generated from recsys.config.knobs by `recsys knobs --markdown`; do not edit. -->",
+        "",
+        "Every ranking knob, defined once in `recsys.config.knobs`. A value is resolved from, in",
+        "order of precedence: the request's `overrides` (by the *override key*), the matching",
+        "segment profile, the namespace config, the environment variable, the default.",
+        "Out-of-range values and unknown keys are refused with `422` naming the knob.",
+        "",
+    ]
+    group = None
+    for knob in knobs:
+        if knob.group != group:
+            group = knob.group
+            lines += [
+                f"## {group.replace('_', ' ').capitalize()}",
+                "",
+                "| variable | override key | type | default | range | meaning |",
+                "|---|---|---|---|---|---|",
+            ]
+        low = "" if knob.minimum is None else f"{knob.minimum:g}"
+        high = "" if knob.maximum is None else f"{knob.maximum:g}"
+        span = f"{low} to {high}" if (low or high) and knob.kind != "bool" else ""
+        default = knob.render(knob.default).replace("|", "\\|") or "(empty)"
+        lines.append(
+            f"| `{knob.name}` | `{knob.key}` | {knob.kind} | `{default}` | {span} "
+            f"| {knob.description} |"
+        )
+    # A blank line closes each table before the next heading.
+    return "\n".join(lines).replace("|\n## ", "|\n\n## ") + "\n"
+
+
+__all__ = [
+    "KNOBS",
+    "KNOBS_BY_KEY",
+    "Knob",
+    "KnobError",
+    "KnobValues",
+    "defaults",
+    "from_env",
+    "parse_overrides",
+    "reference_markdown",
+]

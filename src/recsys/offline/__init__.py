@@ -1,0 +1,1 @@
+"""Offline toolkit: datasets, splits, metrics, evaluation, tuning and evidence."""

@@ -1,0 +1,284 @@
+"""Per-namespace signal snapshots, kept warm and refreshed in the background.
+
+A request never waits for a rebuild except the very first one of a namespace in this process.
+A background thread polls each loaded namespace's change counters (so writes made through
+other workers are seen too) and is woken at once by writes made here. A refresh loads only the
+new events, rebuilds the cheap signals (popularity, histories, profiles read from them) and
+carries co-visitation and learned vectors over; those are recomputed off the request path when
+the log has grown enough or they have aged."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from recsys.data.catalog import Catalog, build_catalog
+from recsys.signals.assemble import EventLog, assemble_snapshot
+from recsys.signals.snapshot import HeavySignals, SignalParams, Snapshot, heavy_signals_of
+from recsys.store import Store
+from recsys.store.loading import (
+    NamespaceVersions,
+    load_events,
+    load_items,
+    load_users,
+    namespace_versions,
+)
+
+log = logging.getLogger("recsys.snapshots")
+
+Key = tuple[str, str]  # (org_id, namespace)
+
+# Recompute co-visitation and learned vectors when the log grew by this share, or when they
+# are older than HEAVY_MAX_AGE_S and anything changed.
+HEAVY_GROWTH = 0.10
+HEAVY_MAX_AGE_S = 30.0
+AS_OF_CACHE = 4
+
+
+@dataclass
+class _Namespace:
+    key: Key
+    params: SignalParams
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    versions: NamespaceVersions | None = None
+    catalog: Catalog | None = None
+    users: list[dict[str, Any]] = field(default_factory=list)
+    events: EventLog = field(default_factory=EventLog)
+    last_event_id: int = 0
+    heavy: HeavySignals | None = None
+    heavy_running: bool = False
+    snapshot: Snapshot | None = None
+    as_of: OrderedDict[int, Snapshot] = field(default_factory=OrderedDict)
+
+
+class SnapshotRegistry:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        params_for: Callable[[str, str], SignalParams],
+        now_us: Callable[[], int],
+        poll_interval_s: float = 0.5,
+    ) -> None:
+        self.store = store
+        self.params_for = params_for
+        self.now_us = now_us
+        self.poll_interval_s = poll_interval_s
+        self._namespaces: dict[Key, _Namespace] = {}
+        self._registry_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._heavy_thread: threading.Thread | None = None
+        self._heavy_queue: list[Key] = []
+        self._heavy_wake = threading.Event()
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._refresh_loop, name="snapshot-refresh", daemon=True
+        )
+        self._heavy_thread = threading.Thread(
+            target=self._heavy_loop, name="snapshot-heavy", daemon=True
+        )
+        self._thread.start()
+        self._heavy_thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._heavy_wake.set()
+        for thread in (self._thread, self._heavy_thread):
+            if thread is not None:
+                thread.join(timeout=30)
+        self._thread = self._heavy_thread = None
+
+    # --- request path -------------------------------------------------------------------------
+
+    def current(self, org_id: str, namespace: str) -> Snapshot:
+        """The namespace's snapshot; built synchronously only the first time."""
+        state = self._state(org_id, namespace)
+        snapshot = state.snapshot
+        if snapshot is not None:
+            return snapshot
+        with state.lock:
+            if state.snapshot is None:
+                self._refresh(state, force_heavy=True)
+            assert state.snapshot is not None
+            return state.snapshot
+
+    def as_of(self, org_id: str, namespace: str, as_of_us: int) -> Snapshot:
+        """A snapshot that only knows events with ts <= as_of (built once, then cached)."""
+        self.current(org_id, namespace)
+        state = self._state(org_id, namespace)
+        with state.lock:
+            cache_key = as_of_us
+            cached = state.as_of.get(cache_key)
+            version = state.versions
+            if cached is not None and cached.version.get("versions") == version:
+                state.as_of.move_to_end(cache_key)
+                return cached
+            assert state.catalog is not None
+            snapshot = assemble_snapshot(
+                catalog=state.catalog,
+                users=state.users,
+                events=state.events,
+                params=state.params,
+                reference_us=as_of_us,
+                as_of_us=as_of_us,
+                version={"versions": version, "as_of_us": as_of_us},
+            )
+            state.as_of[cache_key] = snapshot
+            while len(state.as_of) > AS_OF_CACHE:
+                state.as_of.popitem(last=False)
+            return snapshot
+
+    def notify_write(self, org_id: str, namespace: str) -> None:
+        """A write to this namespace committed here: refresh soon rather than at the next poll."""
+        if (org_id, namespace) in self._namespaces:
+            self._wake.set()
+
+    def invalidate(self, org_id: str, namespace: str) -> None:
+        """Signal parameters changed (e.g. a new config): rebuild everything on next use."""
+        with self._registry_lock:
+            self._namespaces.pop((org_id, namespace), None)
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _state(self, org_id: str, namespace: str) -> _Namespace:
+        key = (org_id, namespace)
+        state = self._namespaces.get(key)
+        if state is None:
+            with self._registry_lock:
+                state = self._namespaces.get(key)
+                if state is None:
+                    state = _Namespace(key=key, params=self.params_for(org_id, namespace))
+                    self._namespaces[key] = state
+        return state
+
+    def _refresh_loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.poll_interval_s)
+            self._wake.clear()
+            for state in list(self._namespaces.values()):
+                if self._stop.is_set():
+                    return
+                if state.snapshot is None:
+                    continue
+                try:
+                    with state.lock:
+                        self._refresh(state, force_heavy=False)
+                except Exception:  # keep serving the last good snapshot
+                    log.exception("snapshot refresh failed for %s", state.key)
+
+    def _refresh(self, state: _Namespace, *, force_heavy: bool) -> None:
+        """Load what changed and swap in a new snapshot. Caller holds state.lock."""
+        org_id, namespace = state.key
+        with self.store.read() as conn:
+            versions = namespace_versions(conn, org_id=org_id, namespace=namespace)
+            if state.snapshot is not None and versions == state.versions:
+                return
+            previous = state.versions
+            if previous is None or versions is None or versions.catalog != previous.catalog:
+                state.catalog = build_catalog(load_items(conn, org_id=org_id, namespace=namespace))
+            if previous is None or versions is None or versions.users != previous.users:
+                state.users = load_users(conn, org_id=org_id, namespace=namespace)
+            if previous is not None and versions is not None and versions.reset != previous.reset:
+                state.events, state.last_event_id = EventLog(), 0
+            batch = load_events(
+                conn, org_id=org_id, namespace=namespace, after_id=state.last_event_id
+            )
+        state.events.append(
+            user_id=batch.user_id,
+            item_id=batch.item_id,
+            type=batch.type,
+            value=batch.value,
+            ts_us=batch.ts_us,
+        )
+        if len(batch):
+            state.last_event_id = int(batch.id[-1])
+        state.versions = versions
+        state.as_of.clear()
+        assert state.catalog is not None
+        reuse = None if force_heavy else state.heavy
+        snapshot = assemble_snapshot(
+            catalog=state.catalog,
+            users=state.users,
+            events=state.events,
+            params=state.params,
+            reference_us=self.now_us(),
+            version={"versions": versions, "events": len(state.events)},
+            reuse=reuse,
+        )
+        if reuse is None or reuse.catalog is not snapshot.catalog:
+            state.heavy = heavy_signals_of(snapshot, time.monotonic())
+        state.snapshot = snapshot
+        self._maybe_schedule_heavy(state, snapshot)
+
+    def _maybe_schedule_heavy(self, state: _Namespace, snapshot: Snapshot) -> None:
+        heavy = state.heavy
+        if heavy is None or state.heavy_running:
+            return
+        grown = snapshot.log.size - heavy.event_count
+        stale = grown > HEAVY_GROWTH * max(heavy.event_count, 1) or (
+            grown != 0 and time.monotonic() - heavy.built_at > HEAVY_MAX_AGE_S
+        )
+        if stale:
+            state.heavy_running = True
+            self._heavy_queue.append(state.key)
+            self._heavy_wake.set()
+
+    def _heavy_loop(self) -> None:
+        while not self._stop.is_set():
+            self._heavy_wake.wait(self.poll_interval_s)
+            self._heavy_wake.clear()
+            while self._heavy_queue and not self._stop.is_set():
+                key = self._heavy_queue.pop(0)
+                state = self._namespaces.get(key)
+                if state is None:
+                    continue
+                try:
+                    self._rebuild_heavy(state)
+                except Exception:
+                    log.exception("heavy signal rebuild failed for %s", key)
+                finally:
+                    state.heavy_running = False
+
+    def _rebuild_heavy(self, state: _Namespace) -> None:
+        with state.lock:
+            catalog, users, events = state.catalog, list(state.users), state.events.frozen()
+        if catalog is None:
+            return
+        # The expensive part runs outside the lock: requests and cheap refreshes go on.
+        fresh = assemble_snapshot(
+            catalog=catalog,
+            users=users,
+            events=events,
+            params=state.params,
+            reference_us=self.now_us(),
+        )
+        with state.lock:
+            if state.catalog is not catalog:
+                return  # the catalogue changed meanwhile; the next refresh starts over
+            state.heavy = heavy_signals_of(fresh, time.monotonic())
+            state.snapshot = assemble_snapshot(
+                catalog=catalog,
+                users=state.users,
+                events=state.events,
+                params=state.params,
+                reference_us=self.now_us(),
+                version=None if state.snapshot is None else state.snapshot.version,
+                reuse=state.heavy,
+            )
+
+
+__all__ = ["SnapshotRegistry"]

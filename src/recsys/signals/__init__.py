@@ -1,0 +1,1 @@
+"""Pure signal builders (arrays in, arrays out) and the immutable per-namespace Snapshot."""

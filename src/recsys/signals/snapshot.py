@@ -1,0 +1,201 @@
+"""The Snapshot: everything a ranking request reads, immutable once built, swapped atomically.
+
+Derived signals that depend on a knob (popularity half-life, co-visitation window) are computed
+for the configured value when the snapshot is built and memoised per value on first use, so a
+request override costs one computation, not one per request."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys.data.catalog import Catalog
+from recsys.data.interactions import InteractionLog, UserTable
+from recsys.signals.covisitation import covisitation_matrix
+from recsys.signals.event_types import EventTypeTable, event_strength
+from recsys.signals.popularity import descending_order, popularity_scores
+from recsys.signals.vectors import learn_item_vectors
+
+
+@dataclass(frozen=True)
+class SignalParams:
+    """Build-time parameters of the signals (the namespace's configured values)."""
+
+    event_types: EventTypeTable = field(default_factory=EventTypeTable)
+    popularity_halflife_days: float = 14.0
+    covis_window_days: float = 30.0
+    covis_max_lag: int = 5
+    covis_neighbors: int = 50
+    vector_dim: int = 32
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Popularity:
+    scores: np.ndarray  # per item
+    order: np.ndarray  # item indices, most popular first (ties by item_id)
+
+
+class Snapshot:
+    """Signals of one namespace at one point in time. Safe to share between threads."""
+
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        users: UserTable,
+        log: InteractionLog,
+        params: SignalParams,
+        reference_us: int,
+        item_vectors: np.ndarray | None,
+        vector_source: str | None,
+        version: dict[str, Any] | None = None,
+        covisitation: sp.csr_matrix | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.users = users
+        self.log = log
+        self.params = params
+        self.reference_us = reference_us
+        self.strength = event_strength(log.type, log.value, params.event_types)
+        self.item_vectors = item_vectors
+        self.vector_source = vector_source
+        self.version = version or {}
+        self._memo: dict[tuple[str, float], Any] = {}
+        if covisitation is not None:
+            # Reused from an earlier snapshot of the same catalogue (see build_snapshot).
+            self._memo[("covisitation", float(params.covis_window_days))] = covisitation
+        self._lock = threading.Lock()
+
+    @property
+    def is_empty(self) -> bool:
+        return self.catalog.size == 0
+
+    def _memoised(self, key: tuple[str, float], build: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._memo:
+                return self._memo[key]
+        value = build()
+        with self._lock:
+            return self._memo.setdefault(key, value)
+
+    def popularity(self, halflife_days: float) -> Popularity:
+        def build() -> Popularity:
+            halflives = self.params.event_types.halflife_array(halflife_days)
+            scores = popularity_scores(
+                item=self.log.item,
+                strength=self.strength,
+                ts_us=self.log.ts_us,
+                halflife_days=halflives[self.log.type.astype(np.int64)],
+                reference_us=self.reference_us,
+                n_items=self.catalog.size,
+            )
+            return Popularity(scores=scores, order=descending_order(scores))
+
+        result: Popularity = self._memoised(("popularity", float(halflife_days)), build)
+        return result
+
+    def covisitation(self, window_days: float) -> sp.csr_matrix:
+        def build() -> sp.csr_matrix:
+            return covisitation_matrix(
+                user=self.log.user,
+                item=self.log.item,
+                strength=self.strength,
+                ts_us=self.log.ts_us,
+                order=self.log.order,
+                n_items=self.catalog.size,
+                window_days=window_days,
+                max_lag=self.params.covis_max_lag,
+                max_neighbors=self.params.covis_neighbors,
+            )
+
+        result: sp.csr_matrix = self._memoised(("covisitation", float(window_days)), build)
+        return result
+
+    def warm(self) -> Snapshot:
+        """Compute the configured signals now (off the request path); returns self."""
+        self.popularity(self.params.popularity_halflife_days)
+        self.covisitation(self.params.covis_window_days)
+        return self
+
+
+@dataclass(frozen=True, eq=False)
+class HeavySignals:
+    """The expensive signals (co-visitation at the configured window, learned item vectors),
+    which a refresh may carry over from the previous snapshot while they are still fresh."""
+
+    catalog: Catalog  # valid only for this very catalogue (same item indices)
+    covisitation: sp.csr_matrix
+    item_vectors: np.ndarray | None
+    event_count: int  # size of the log they were computed from
+    built_at: float  # monotonic seconds
+
+
+def build_snapshot(
+    *,
+    catalog: Catalog,
+    users: UserTable,
+    log: InteractionLog,
+    params: SignalParams,
+    reference_us: int,
+    version: dict[str, Any] | None = None,
+    reuse: HeavySignals | None = None,
+) -> Snapshot:
+    """Assemble and warm a snapshot. Caller embeddings win over learned vectors. With `reuse`
+    (same catalogue), co-visitation and learned vectors are taken from it instead of rebuilt."""
+    usable = reuse if reuse is not None and reuse.catalog is catalog else None
+    vectors: np.ndarray | None
+    source: str | None
+    if catalog.embeddings is not None:
+        vectors, source = catalog.embeddings, "caller"
+    elif usable is not None:
+        vectors = usable.item_vectors
+        source = "learned" if vectors is not None else None
+    else:
+        strength = event_strength(log.type, log.value, params.event_types)
+        vectors = learn_item_vectors(
+            user=log.user,
+            item=log.item,
+            strength=strength,
+            n_users=users.size,
+            n_items=catalog.size,
+            dim=params.vector_dim,
+            seed=params.seed,
+        )
+        source = "learned" if vectors is not None else None
+    return Snapshot(
+        catalog=catalog,
+        users=users,
+        log=log,
+        params=params,
+        reference_us=reference_us,
+        item_vectors=vectors,
+        vector_source=source,
+        version=version,
+        covisitation=usable.covisitation if usable is not None else None,
+    ).warm()
+
+
+def heavy_signals_of(snapshot: Snapshot, built_at: float) -> HeavySignals:
+    return HeavySignals(
+        catalog=snapshot.catalog,
+        covisitation=snapshot.covisitation(snapshot.params.covis_window_days),
+        item_vectors=snapshot.item_vectors if snapshot.vector_source == "learned" else None,
+        event_count=snapshot.log.size,
+        built_at=built_at,
+    )
+
+
+__all__ = [
+    "HeavySignals",
+    "Popularity",
+    "SignalParams",
+    "Snapshot",
+    "build_snapshot",
+    "heavy_signals_of",
+]
