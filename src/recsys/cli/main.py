@@ -63,6 +63,22 @@ def migrate() -> None:
 
 
 @app.command()
+def knobs(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print docs/env_reference.md instead of a table.")
+    ] = False,
+) -> None:
+    """List every ranking knob: variable, override key, default, range."""
+    from recsys.config.knobs import KNOBS, reference_markdown
+
+    if markdown:
+        typer.echo(reference_markdown(), nl=False)
+        return
+    for knob in KNOBS:
+        typer.echo(f"{knob.name:34} {knob.key:34} {knob.render(knob.default)}")
+
+
+@app.command()
 def version() -> None:
     """Print the package version."""
     from recsys import __version__
