@@ -17,7 +17,7 @@ from recsys.store.schema import events, items, namespaces, users
 Row = dict[str, Any]
 
 
-def _insert(conn: Connection, table: Table) -> Any:
+def dialect_insert(conn: Connection, table: Table) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT (both SQLite and PostgreSQL have it)."""
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
@@ -55,9 +55,9 @@ def lock_namespace(conn: Connection, *, org_id: str, namespace: str) -> None:
     )
 
 
-def _bump(conn: Connection, org_id: str, namespace: str, *counters: str) -> None:
+def bump_versions(conn: Connection, org_id: str, namespace: str, *counters: str) -> None:
     """Advance change counters (creating the namespace row if a write comes first)."""
-    stmt = _insert(conn, namespaces).values(
+    stmt = dialect_insert(conn, namespaces).values(
         org_id=org_id, namespace=namespace, created_at_us=0, **dict.fromkeys(counters, 1)
     )
     conn.execute(
@@ -73,7 +73,7 @@ def _bump(conn: Connection, org_id: str, namespace: str, *counters: str) -> None
 
 def ensure_namespace(conn: Connection, *, org_id: str, namespace: str, now_us: int) -> None:
     lock_namespace(conn, org_id=org_id, namespace=namespace)
-    stmt = _insert(conn, namespaces).values(
+    stmt = dialect_insert(conn, namespaces).values(
         org_id=org_id, namespace=namespace, embedding_dim=None, created_at_us=now_us
     )
     conn.execute(stmt.on_conflict_do_nothing(index_elements=["org_id", "namespace"]))
@@ -134,7 +134,7 @@ def upsert_items(
         return 0
     lock_namespace(conn, org_id=org_id, namespace=namespace)
     values = [{**row, "org_id": org_id, "namespace": namespace} for row in _by_key(rows, "item_id")]
-    stmt = _insert(conn, items)
+    stmt = dialect_insert(conn, items)
     fields = (*_ITEM_FIELDS, "created_at_us") if replace_created_at else _ITEM_FIELDS
     conn.execute(
         stmt.on_conflict_do_update(
@@ -143,7 +143,7 @@ def upsert_items(
         ),
         values,
     )
-    _bump(conn, org_id, namespace, "catalog_version")
+    bump_versions(conn, org_id, namespace, "catalog_version")
     return len(values)
 
 
@@ -165,7 +165,7 @@ def delete_items(
             .where(*_scope(namespaces, org_id, namespace))
             .values(embedding_dim=None)
         )
-    _bump(conn, org_id, namespace, "catalog_version")
+    bump_versions(conn, org_id, namespace, "catalog_version")
     return int(deleted)
 
 
@@ -204,7 +204,7 @@ def upsert_users(conn: Connection, *, org_id: str, namespace: str, rows: Sequenc
         return 0
     lock_namespace(conn, org_id=org_id, namespace=namespace)
     values = [{**row, "org_id": org_id, "namespace": namespace} for row in _by_key(rows, "user_id")]
-    stmt = _insert(conn, users)
+    stmt = dialect_insert(conn, users)
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=["org_id", "namespace", "user_id"],
@@ -212,7 +212,7 @@ def upsert_users(conn: Connection, *, org_id: str, namespace: str, rows: Sequenc
         ),
         values,
     )
-    _bump(conn, org_id, namespace, "users_version")
+    bump_versions(conn, org_id, namespace, "users_version")
     return len(values)
 
 
@@ -224,7 +224,7 @@ def delete_users(
     if user_ids is not None:
         conditions.append(users.c.user_id.in_(user_ids))
     deleted = int(conn.execute(delete(users).where(*conditions)).rowcount)
-    _bump(conn, org_id, namespace, "users_version")
+    bump_versions(conn, org_id, namespace, "users_version")
     return deleted
 
 
@@ -274,14 +274,14 @@ def insert_events(conn: Connection, *, org_id: str, namespace: str, rows: Sequen
         return _insert_events_postgres(conn, org_id=org_id, namespace=namespace, rows=rows)
     values = [{**row, "org_id": org_id, "namespace": namespace} for row in rows]
     stmt = (
-        _insert(conn, events)
+        dialect_insert(conn, events)
         .on_conflict_do_nothing(index_elements=["org_id", "namespace", "event_id"])
         # RETURNING counts what was added on both backends (psycopg's executemany rowcount is -1).
         .returning(events.c.id)
     )
     inserted = len(conn.execute(stmt, values).all())
     if inserted:
-        _bump(conn, org_id, namespace, "events_version")
+        bump_versions(conn, org_id, namespace, "events_version")
     return inserted
 
 
@@ -319,7 +319,7 @@ def _insert_events_postgres(
     }
     inserted = len(conn.execute(_PG_INSERT_EVENTS, params).all())
     if inserted:
-        _bump(conn, org_id, namespace, "events_version")
+        bump_versions(conn, org_id, namespace, "events_version")
     return inserted
 
 
@@ -389,7 +389,7 @@ def delete_events(
     )
     deleted = int(conn.execute(delete(events).where(*conditions)).rowcount)
     if deleted:
-        _bump(conn, org_id, namespace, "events_version", "reset_version")
+        bump_versions(conn, org_id, namespace, "events_version", "reset_version")
     return deleted
 
 

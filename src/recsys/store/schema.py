@@ -57,6 +57,8 @@ namespaces = Table(
     Column("users_version", BigInteger, nullable=False, server_default="0"),
     Column("events_version", BigInteger, nullable=False, server_default="0"),
     Column("reset_version", BigInteger, nullable=False, server_default="0"),
+    # Bumped by writes to config, event types, segments, profiles, rules and overrides.
+    Column("policy_version", BigInteger, nullable=False, server_default="0"),
 )
 
 items = Table(
@@ -113,4 +115,131 @@ events = Table(
     sqlite_autoincrement=True,
 )
 
-__all__ = ["events", "items", "metadata", "namespaces", "users"]
+# --- control plane ------------------------------------------------------------------------------
+
+configs = Table(
+    "configs",
+    metadata,
+    Column("org_id", String(ORG), primary_key=True),
+    Column("namespace", String(NAME), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    # Only the knobs set explicitly for the namespace; everything else follows the defaults.
+    Column("config", Json, nullable=False),
+    Column("author", String(ID), nullable=True),
+    Column("notes", Text, nullable=True),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("rollback_of", Integer, nullable=True),
+)
+
+event_types = Table(
+    "event_types",
+    metadata,
+    Column("org_id", String(ORG), primary_key=True),
+    Column("namespace", String(NAME), primary_key=True),
+    Column("type", Integer, primary_key=True),
+    Column("name", String(NAME), nullable=False),
+    Column("weight", Float, nullable=False),
+    Column("halflife_days", Float, nullable=True),
+    Column("active", Boolean, nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
+)
+
+segments = Table(
+    "segments",
+    metadata,
+    Column("org_id", String(ORG), primary_key=True),
+    Column("namespace", String(NAME), primary_key=True),
+    Column("segment_id", String(ID), primary_key=True),
+    Column("name", String(ID), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("profile_id", String(ID), nullable=True),
+    Column("rules", Json, nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
+)
+
+segment_profiles = Table(
+    "segment_profiles",
+    metadata,
+    Column("org_id", String(ORG), primary_key=True),
+    Column("namespace", String(NAME), primary_key=True),
+    Column("profile_id", String(ID), primary_key=True),
+    Column("knobs", Json, nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
+)
+
+rules = Table(
+    "rules",
+    metadata,
+    Column("rule_id", String(ORG), primary_key=True),
+    Column("org_id", String(ORG), nullable=False),
+    Column("namespace", String(NAME), nullable=False),
+    Column("surface", String(NAME), nullable=False),
+    Column("name", String(ID), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("target_type", String(16), nullable=False),
+    Column("target_key", String(ID), nullable=True),
+    Column("item_ids", Json, nullable=False),
+    Column("boost_value", Float, nullable=True),
+    Column("position", Integer, nullable=True),
+    Column("segment_id", String(ID), nullable=True),
+    Column("priority", Integer, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("valid_from_us", BigInteger, nullable=True),
+    Column("valid_until_us", BigInteger, nullable=True),
+    Column("source", String(32), nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
+    Index(None, "org_id", "namespace"),
+)
+
+manual_overrides = Table(
+    "manual_overrides",
+    metadata,
+    Column("override_id", String(ORG), primary_key=True),
+    Column("org_id", String(ORG), nullable=False),
+    Column("namespace", String(NAME), nullable=False),
+    Column("surface", String(NAME), nullable=False),
+    Column("item_id", String(ID), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("boost_value", Float, nullable=True),
+    Column("expires_at_us", BigInteger, nullable=True),
+    Column("notes", Text, nullable=True),
+    Column("created_by", String(ID), nullable=True),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("cancelled_at_us", BigInteger, nullable=True),
+    Column("rule_id", String(ORG), nullable=False),
+    Index(None, "org_id", "namespace"),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("decision_id", String(ORG), primary_key=True),
+    Column("org_id", String(ORG), nullable=False),
+    Column("namespace", String(NAME), nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    # SHA-256 of org + user id: searchable by user without storing who the user is.
+    Column("user_hash", String(64), nullable=True),
+    Column("surface", String(NAME), nullable=True),
+    Column("segment_id", String(ID), nullable=True),
+    Column("config_version", Integer, nullable=False),
+    Column("rule_ids", Json, nullable=False),
+    Column("record", Json, nullable=False),
+    Index(None, "org_id", "namespace", "created_at_us"),
+)
+
+__all__ = [
+    "configs",
+    "decisions",
+    "event_types",
+    "events",
+    "items",
+    "manual_overrides",
+    "metadata",
+    "namespaces",
+    "rules",
+    "segment_profiles",
+    "segments",
+    "users",
+]

@@ -1,0 +1,1 @@
+"""Control-plane policy: segments, rules, effective configuration."""
