@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from recsys.config.knobs import KNOBS, defaults
+from recsys.policy.rules import Rule
 from recsys.ranking import RankRequest, RankResult, build_pipeline
 from tests.ranking.shop import NOW, shop_snapshot
 
@@ -26,8 +27,10 @@ def run(
     k: int = 10,
     surface: str | None = None,
     segment: str | None = None,
+    rules: tuple[Rule, ...] = (),
 ) -> RankResult:
     request = RankRequest(
+        rules=rules,
         now_us=NOW,
         k=k,
         user_id=user,
@@ -77,6 +80,7 @@ class Case:
     surface: str | None = None
     segment: str | None = None
     base: tuple[tuple[str, Any], ...] = ()
+    rules: tuple[Rule, ...] = ()
 
 
 def differs(low: RankResult, high: RankResult) -> None:
@@ -250,6 +254,50 @@ CASES = [
     ),
 ]
 
+PINS = tuple(
+    Rule(
+        rule_id=f"pin-{n}",
+        namespace="shop",
+        surface="*",
+        name="pin",
+        action="PIN",
+        target_type="ITEM",
+        item_ids=(item,),
+        position=n + 1,
+    )
+    for n, item in enumerate(["i50", "i51", "i52", "i53"])
+)
+BLOCK_C1 = (
+    Rule(
+        rule_id="block",
+        namespace="shop",
+        surface="*",
+        name="no c1",
+        action="BLOCK",
+        target_type="CATEGORY",
+        target_key="c1",
+    ),
+)
+
+
+def pinned_count(result: RankResult) -> int:
+    return sum(1 for i in item_ids(result)[:4] if i in {"i50", "i51", "i52", "i53"})
+
+
+def more_pins(low: RankResult, high: RankResult) -> None:
+    assert pinned_count(low) == 1 and pinned_count(high) == 4
+
+
+def rules_obeyed_only_when_enabled(low: RankResult, high: RankResult) -> None:
+    assert any(category_of(i) == 1 for i in item_ids(low))
+    assert not any(category_of(i) == 1 for i in item_ids(high))
+
+
+CASES += [
+    Case("rules_enable", False, True, "u01", rules_obeyed_only_when_enabled, rules=BLOCK_C1),
+    Case("rules_max_pin_slots", 1, 4, "u01", more_pins, rules=PINS),
+]
+
 
 def test_every_knob_has_a_row() -> None:
     assert {c.knob for c in CASES} == {k.key for k in KNOBS}
@@ -264,6 +312,7 @@ def test_knob_changes_the_ranking(case: Case) -> None:
         k=case.k,
         surface=case.surface,
         segment=case.segment,
+        rules=case.rules,
     )
     high = run(
         case.user,
@@ -271,5 +320,6 @@ def test_knob_changes_the_ranking(case: Case) -> None:
         k=case.k,
         surface=case.surface,
         segment=case.segment,
+        rules=case.rules,
     )
     case.check(low, high)

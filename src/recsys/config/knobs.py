@@ -390,6 +390,15 @@ KNOBS: tuple[Knob, ...] = (
         0,
         1,
     ),
+    # Rules
+    _k(
+        "RULES_ENABLE",
+        "bool",
+        True,
+        "rules",
+        "Kill switch: false ignores every merchandising rule and manual override.",
+    ),
+    _k("RULES_MAX_PIN_SLOTS", "int", 3, "rules", "At most this many pinned items per list.", 0, 50),
 )
 
 KNOBS_BY_KEY: dict[str, Knob] = {knob.key: knob for knob in KNOBS}

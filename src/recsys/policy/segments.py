@@ -9,7 +9,7 @@ A rule is a JSON object with exactly one operator key:
 * ``{"eq" | "neq" | "gt" | "gte" | "lt" | "lte": [path, literal]}``;
 * ``{"in": [path, [literal, ...]]}``;
 * ``{"contains": [path, literal]}`` -- the value is a list holding the literal, or a string
-  holding the literal as a substring;
+  holding the (string) literal as a substring;
 * ``{"exists": path}`` -- the path resolves to a non-null value (``""``, ``0``, ``false`` and
   ``[]`` all exist);
 * ``{"days_since": [path, comparator, number]}`` -- the value is an RFC 3339 timestamp (or epoch
@@ -38,10 +38,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypeGuard
 
 MAX_DEPTH = 16
 """Deepest allowed rule nesting; a bare comparison is depth 1, ``{"not": leaf}`` depth 2."""
@@ -95,7 +95,7 @@ def _type_name(value: object) -> str:
     return type(value).__name__
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -281,7 +281,7 @@ def parse_timestamp(value: object) -> datetime | None:
         if isinstance(value, datetime):
             return value if value.utcoffset() is not None else None
         if _is_number(value):
-            return _EPOCH + timedelta(seconds=value)  # type: ignore[arg-type]
+            return _EPOCH + timedelta(seconds=value)
         if not isinstance(value, str):
             return None
         match = _RFC3339.fullmatch(value)
@@ -293,11 +293,13 @@ def parse_timestamp(value: object) -> datetime | None:
         if zulu:
             tz = UTC
         else:
-            offset = timedelta(hours=int(off_hours), minutes=int(off_minutes))
-            if int(off_minutes) > 59:
+            if int(off_hours) > 23 or int(off_minutes) > 59:
                 return None
+            offset = timedelta(hours=int(off_hours), minutes=int(off_minutes))
             tz = timezone(-offset if sign == "-" else offset)
-        return datetime(year, month, day, hour, minute, min(second, 59), micros, tzinfo=tz)
+        if second == 60:  # leap second
+            second = 59
+        return datetime(year, month, day, hour, minute, second, micros, tzinfo=tz)
     except (ValueError, OverflowError, OSError, TypeError):
         return None
 
@@ -313,12 +315,6 @@ def days_between(then: datetime, now: datetime) -> int:
 def _require_aware(now: datetime) -> None:
     if not isinstance(now, datetime) or now.utcoffset() is None:
         raise ValueError("now must be a timezone-aware datetime")
-
-
-def _evaluate(rule: Mapping[str, Any], env: Mapping[str, Any], now: datetime, where: str) -> bool:
-    depth = where.count(".") + where.count("[") + 1  # cheap upper bound, see _eval
-    del depth
-    return _eval(rule, env, now, where, 1)
 
 
 def _eval(rule: object, env: Mapping[str, Any], now: datetime, where: str, depth: int) -> bool:
@@ -374,3 +370,134 @@ def evaluate(rule: Mapping[str, Any], env: Mapping[str, Any], *, now: datetime) 
     """
     _require_aware(now)
     return _eval(rule, env, now, "rule", 1)
+
+
+# --------------------------------------------------------------------------------------------
+# Segments
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SegmentRule:
+    """One rule of a segment; a disabled rule is ignored (neither true nor false)."""
+
+    rule: Mapping[str, Any]
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A named, prioritised set of rules, all of which must hold for a user to be in it."""
+
+    segment_id: str
+    name: str = ""
+    priority: int = 0
+    active: bool = True
+    profile_id: str | None = None
+    rules: tuple[SegmentRule, ...] = ()
+
+
+@dataclass(frozen=True)
+class DryRunResult:
+    """Every matching segment id, highest priority first, and the one that would be chosen."""
+
+    matched: tuple[str, ...]
+    chosen: str | None
+
+
+def validate_segment(segment: Segment) -> list[str]:
+    """Every problem in the segment's rules (enabled or not), located as ``rules[i].rule...``."""
+    problems: list[str] = []
+    for i, segment_rule in enumerate(segment.rules):
+        problems.extend(validate_rule(segment_rule.rule, where=f"rules[{i}].rule"))
+    return problems
+
+
+def _matches(segment: Segment, env: Mapping[str, Any], now: datetime) -> bool:
+    if not segment.active:
+        return False
+    enabled = [(i, r.rule) for i, r in enumerate(segment.rules) if r.enabled]
+    if not enabled:
+        return False
+    try:
+        return all(_eval(rule, env, now, f"rules[{i}].rule", 1) for i, rule in enabled)
+    except RuleSyntaxError as error:
+        raise RuleSyntaxError(
+            *(f"segment {segment.segment_id!r}: {problem}" for problem in error.problems)
+        ) from None
+
+
+def matches(segment: Segment, env: Mapping[str, Any], *, now: datetime) -> bool:
+    """Whether ``env`` is in ``segment`` at ``now``: it is active and every enabled rule holds.
+
+    A segment with no enabled rules matches nobody: an empty rule list is far more likely a
+    half-built or switched-off segment than a deliberate "everyone", so it fails closed.
+    Malformed rules raise :class:`RuleSyntaxError` naming the segment and the location.
+    """
+    _require_aware(now)
+    return _matches(segment, env, now)
+
+
+def _by_priority(segment: Segment) -> tuple[int, str]:
+    return (-segment.priority, segment.segment_id)
+
+
+def _matching(segments: Iterable[Segment], env: Mapping[str, Any], now: datetime) -> list[Segment]:
+    _require_aware(now)
+    return sorted((s for s in segments if _matches(s, env, now)), key=_by_priority)
+
+
+def choose_segment(
+    segments: Iterable[Segment], env: Mapping[str, Any], *, now: datetime
+) -> Segment | None:
+    """The highest-priority matching segment, ties broken by ``segment_id`` ascending; or None."""
+    found = _matching(segments, env, now)
+    return found[0] if found else None
+
+
+def dry_run(segments: Iterable[Segment], env: Mapping[str, Any], *, now: datetime) -> DryRunResult:
+    """Which segments ``env`` matches (priority order) and which :func:`choose_segment` picks."""
+    found = _matching(segments, env, now)
+    return DryRunResult(
+        matched=tuple(s.segment_id for s in found),
+        chosen=found[0].segment_id if found else None,
+    )
+
+
+def build_env(
+    *,
+    traits: Mapping[str, Any] | None,
+    context: Mapping[str, Any] | None,
+    request: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The evaluation environment ``{"user": {"traits": ...}, "ctx": ..., "request": ...}``.
+
+    ``None`` becomes an empty object; the mappings are copied (shallowly).
+    """
+    return {
+        "user": {"traits": dict(traits or {})},
+        "ctx": dict(context or {}),
+        "request": dict(request or {}),
+    }
+
+
+__all__ = [
+    "COMPARATORS",
+    "MAX_DEPTH",
+    "OPERATORS",
+    "PATH_PREFIXES",
+    "DryRunResult",
+    "RuleSyntaxError",
+    "Segment",
+    "SegmentRule",
+    "build_env",
+    "check_rule",
+    "choose_segment",
+    "days_between",
+    "dry_run",
+    "evaluate",
+    "matches",
+    "parse_timestamp",
+    "validate_rule",
+    "validate_segment",
+]

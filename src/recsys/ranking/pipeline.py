@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from recsys.policy.rules import RuleEffects, rule_effects
 from recsys.ranking.candidates import (
     SOURCE_CALLER,
     SOURCE_COVISITATION,
@@ -23,7 +24,6 @@ from recsys.ranking.context import UserContext, build_user_context
 from recsys.ranking.diversify import mmr_order
 from recsys.ranking.filters import constraint_masks, exclusion_masks
 from recsys.ranking.request import RankedItem, RankRequest, RankResult
-from recsys.ranking.rules import apply_rules
 from recsys.signals.snapshot import Snapshot
 
 # Bumped whenever the ranking model changes shape; reported by /version and every response.
@@ -227,9 +227,30 @@ class Pipeline:
             }
         )
 
-        # 7. Rules (seam).
-        outcome, score = apply_rules(candidates, score)
-        stages.append({"stage": "rules", "actions": outcome.actions})
+        # 7. Rules: BLOCK removes, PIN reserves slots, BOOST adds to the score before MMR.
+        effects = self._rules(snapshot, request, candidates.items)
+        pinned: tuple[tuple[int, int], ...] = ()
+        if effects is not None:
+            score = score + effects.boost
+            pinned = effects.pins
+            keep = ~effects.blocked & ~np.isin(items, [item for item, _ in pinned])
+            candidates, score, blend, multiplier = (
+                candidates.keep(keep),
+                score[keep],
+                blend[keep],
+                multiplier[keep],
+            )
+            items, rows = candidates.items, rows[keep]
+            base_raw, covis_raw, vector_raw = base_raw[keep], covis_raw[keep], vector_raw[keep]
+            pop_n, covis_n, vec_n = pop_n[keep], covis_n[keep], vec_n[keep]
+            user_overlap, starter_overlap = user_overlap[keep], starter_overlap[keep]
+        stages.append(
+            {
+                "stage": "rules",
+                "actions": effects.actions if effects else {},
+                "matched_rule_ids": list(effects.matched_rule_ids) if effects else [],
+            }
+        )
 
         # 8. Diversity: MMR over relevance in [0, 1], with caps; its order is the final order.
         relevance = _normalised(score)
@@ -238,7 +259,7 @@ class Pipeline:
             vectors = snapshot.item_vectors[items]
             if not np.any(vectors):
                 vectors = None
-        k = len(items) if request.mode == "rerank" else request.k
+        k = len(items) if request.mode == "rerank" else max(0, request.k - len(pinned))
         diversified = mmr_order(
             relevance=relevance,
             k=k,
@@ -265,10 +286,27 @@ class Pipeline:
             }
         )
 
-        # 9. Response.
+        # 9. Response: the MMR order, with pinned items placed at their slots.
+        slots: list[tuple[int, float] | tuple[str, int]] = [
+            (int(p), float(pen)) for p, pen in zip(order, penalties, strict=True)
+        ]
+        for item, slot in pinned:
+            slots.insert(min(slot, len(slots)), ("pin", item))
         ranked: list[RankedItem] = []
-        for rank, (position, penalty) in enumerate(zip(order, penalties, strict=True), start=1):
-            i = int(position)
+        for rank, entry in enumerate(slots, start=1):
+            if entry[0] == "pin":
+                item_index = int(entry[1])
+                ranked.append(
+                    RankedItem(
+                        item_id=str(catalog.item_ids[item_index]),
+                        score=0.0,
+                        rank=rank,
+                        reasons=("pinned",) if request.include_reasons else None,
+                        explain={"pinned": True} if request.explain_level != "none" else None,
+                    )
+                )
+                continue
+            i, penalty = int(entry[0]), float(entry[1])
             parts = {
                 base_name: eff.alpha * pop_n[i],
                 "co_visitation": eff.beta * covis_n[i],
@@ -288,7 +326,7 @@ class Pipeline:
                     parts,
                     blend[i],
                     multiplier[i],
-                    float(penalty),
+                    penalty,
                     user_overlap[i],
                     starter_overlap[i],
                     blended_profile,
@@ -308,6 +346,14 @@ class Pipeline:
                     explain=explain,
                 )
             )
+        if effects is not None and request.include_reasons:
+            boosted = set(effects.touched.get("BOOST", ()))
+            ranked = [
+                RankedItem(r.item_id, r.score, r.rank, (*(r.reasons or ()), "boosted"), r.explain)
+                if r.item_id in boosted
+                else r
+                for r in ranked
+            ]
         if request.mode == "rerank":
             known = set(catalog.index)
             unknown = [i for i in dict.fromkeys(request.candidate_item_ids) if i not in known]
@@ -326,7 +372,7 @@ class Pipeline:
                 "candidates": stages[0]["count"],
                 "exclusions": exclusion_drops,
                 "constraint_drops": constraint_drops,
-                "rule_actions": outcome.actions,
+                "rule_actions": effects.actions if effects else {},
                 "leaks": _leaks(catalog, request, [r.item_id for r in ranked]),
             },
             "candidate_sources": stages[0]["sources"],
@@ -348,6 +394,37 @@ class Pipeline:
             warnings = (f"only {len(ranked)} items satisfied the filters, caps and constraints",)
         return RankResult(
             items=tuple(ranked), trace={"stages": stages, "extras": extras}, warnings=warnings
+        )
+
+    @staticmethod
+    def _rules(snapshot: Snapshot, request: RankRequest, items: np.ndarray) -> RuleEffects | None:
+        if not request.rules or not request.knobs["rules_enable"]:
+            return None
+        catalog = snapshot.catalog
+        pinnable = items
+        if request.mode == "recommend":
+            # An ITEM pin may bring in an item that no source proposed, but only one that the
+            # request's own filters would have let through.
+            named = catalog.indices_of(
+                i
+                for r in request.rules
+                if r.action == "PIN"
+                for i in (*r.item_ids, r.target_key or "")
+            )
+            extra = np.setdiff1d(named, items)
+            if len(extra):
+                drop = ~catalog.available[extra] | np.isin(
+                    extra, catalog.indices_of(request.exclude_item_ids)
+                )
+                for mask in constraint_masks(catalog, extra, request.constraints).values():
+                    drop |= mask
+                pinnable = np.union1d(items, extra[~drop])
+        return rule_effects(
+            request.rules,
+            catalog,
+            items,
+            pinnable=pinnable,
+            max_pins=request.knobs["rules_max_pin_slots"],
         )
 
 

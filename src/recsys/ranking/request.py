@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from recsys.config.knobs import KnobValues, defaults
+from recsys.policy.rules import Rule
 
 ExplainLevel = Literal["none", "tags", "numeric", "full"]
 Mode = Literal["recommend", "rerank"]
@@ -54,6 +55,8 @@ class RankRequest:
     # Rerank: the caller's items, in the caller's order, and optional base scores.
     candidate_item_ids: tuple[str, ...] = ()
     candidate_scores: tuple[float | None, ...] = ()
+    # Merchandising rules in force for this request (already filtered by surface, segment, time).
+    rules: tuple[Rule, ...] = ()
 
 
 @dataclass(frozen=True)
