@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from recsys.policy.segments import (
     COMPARATORS,
     MAX_DEPTH,
+    OPERATORS,
     DryRunResult,
     RuleSyntaxError,
     Segment,
@@ -318,7 +319,8 @@ def test_any_value_never_raises(value: Any, rule: dict[str, Any]) -> None:
         {"contains": ["user.traits.age", 3]},
         {"contains": ["user.traits.nested", "level"]},
         {"contains": ["user.traits.tags", True]},
-        {"days_since": ["user.traits.age", ">", 0]},
+        {"days_since": ["user.traits.tags", ">", 0]},
+        {"days_since": ["user.traits.nested", ">", 0]},
         {"days_since": ["user.traits.flag", ">", 0]},
         {"days_since": ["user.traits.segment", ">", 0]},
     ],
@@ -330,7 +332,11 @@ def test_type_mismatches_are_false(rule: dict[str, Any]) -> None:
 
 def test_nan_compares_false() -> None:
     env = build_env(traits={"x": math.nan}, context=None, request=None)
-    for rule in ({"eq": ["user.traits.x", 1]}, {"gt": ["user.traits.x", 1]}, {"lte": ["user.traits.x", 1]}):
+    for rule in (
+        {"eq": ["user.traits.x", 1]},
+        {"gt": ["user.traits.x", 1]},
+        {"lte": ["user.traits.x", 1]},
+    ):
         assert ev(rule, env) is False
 
 
@@ -355,14 +361,14 @@ SEVEN_DAYS_AGO = [
     "2026-11-19t12:00:00z",
     "2026-11-19 12:00:00Z",
     "2026-11-19T12:00:00.000000Z",
-    "2026-11-19T12:00:00.123456789Z",
+    "2026-11-19T11:59:59.999999999Z",
     "2026-11-19T14:00:00+02:00",
     "2026-11-19T07:00:00-05:00",
     "2026-11-19T17:30:00+05:30",
     "2026-11-19T12:00:00+00:00",
     "2026-11-19T12:00:00-00:00",
     NOW_EPOCH - 7 * DAY,
-    float(NOW_EPOCH - 7 * DAY) + 0.5,
+    float(NOW_EPOCH - 7 * DAY) - 0.5,
     NOW - timedelta(days=7),
 ]
 
@@ -416,6 +422,15 @@ def test_days_since_counts_whole_elapsed_days() -> None:
     assert since(NOW_EPOCH + 2 * DAY, "<", 0) is True
     assert days_between(NOW - timedelta(days=2, hours=23), NOW) == 2
     assert days_between(NOW + timedelta(hours=1), NOW) == -1
+
+
+def test_days_since_offsets_move_the_instant_across_day_boundaries() -> None:
+    # 23:00 at -11:00 is 10:00Z the next day: 6 days and 2 hours before NOW.
+    assert since("2026-11-19T23:00:00-11:00", "==", 6) is True
+    # 02:00 at +14:00 is 12:00Z the day before: exactly 7 days.
+    assert since("2026-11-20T02:00:00+14:00", "==", 7) is True
+    # the same wall-clock time without its offset is not a timestamp at all
+    assert since("2026-11-19T23:00:00", ">=", 0) is False
 
 
 def test_days_since_uses_the_injected_now() -> None:
@@ -476,14 +491,15 @@ def test_days_since_unreadable_values_are_false(value: Any) -> None:
 def test_parse_timestamp() -> None:
     assert parse_timestamp("2026-11-19T14:00:00+02:00") == datetime(2026, 11, 19, 12, tzinfo=UTC)
     assert parse_timestamp("1970-01-01T00:00:00Z") == datetime(1970, 1, 1, tzinfo=UTC)
+    assert parse_timestamp("2026-11-19T07:00:00-05:00") == datetime(2026, 11, 19, 12, tzinfo=UTC)
+    assert parse_timestamp("2026-11-20T01:30:00+13:30") == datetime(2026, 11, 19, 12, tzinfo=UTC)
+    assert parse_timestamp("2026-11-19T23:00:00-11:00") == datetime(2026, 11, 20, 10, tzinfo=UTC)
     assert parse_timestamp(0) == datetime(1970, 1, 1, tzinfo=UTC)
     assert parse_timestamp(-DAY) == datetime(1969, 12, 31, tzinfo=UTC)
     assert parse_timestamp("2026-11-19T12:00:00.5Z") == datetime(
         2026, 11, 19, 12, 0, 0, 500_000, tzinfo=UTC
     )
-    assert parse_timestamp("2016-12-31T23:59:60Z") == datetime(
-        2016, 12, 31, 23, 59, 59, tzinfo=UTC
-    )
+    assert parse_timestamp("2016-12-31T23:59:60Z") == datetime(2016, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
 # --------------------------------------------------------------------------------------------
@@ -552,8 +568,14 @@ PREFIX_MSG = "must start with 'user.traits.', 'ctx.' or 'request.'"
         ({"any": "x"}, "rule.any: expected a non-empty list of rules, got string"),
         ({"all": []}, "rule.all: expected a non-empty list of rules, got an empty list"),
         ({"any": []}, "rule.any: expected a non-empty list of rules, got an empty list"),
-        ({"not": [{"exists": "ctx.a"}]}, "rule.not: expected an object with one operator key, got list"),
-        ({"all": [{"exists": "ctx.a"}, 5]}, "rule.all[1]: expected an object with one operator key, got number"),
+        (
+            {"not": [{"exists": "ctx.a"}]},
+            "rule.not: expected an object with one operator key, got list",
+        ),
+        (
+            {"all": [{"exists": "ctx.a"}, 5]},
+            "rule.all[1]: expected an object with one operator key, got number",
+        ),
         ({"not": {"nope": 1}}, "rule.not: unknown operator 'nope'"),
     ],
     ids=str,
@@ -599,11 +621,16 @@ def test_nesting_limit() -> None:
     assert problems == ["rule" + ".not" * 16 + ": nesting deeper than 16 levels"]
     with pytest.raises(RuleSyntaxError, match="nesting deeper than 16"):
         ev(nest(17))
-    # the same limit for all/any
+    # the same limit for all/any: 15 wraps keep both leaves at depth 16, one more is too deep
     wide: dict[str, Any] = {"exists": "ctx.a"}
-    for _ in range(16):
+    for _ in range(15):
         wide = {"all": [{"exists": "ctx.b"}, wide]}
-    assert len(validate_rule(wide)) == 1
+    assert validate_rule(wide) == []
+    too_wide = {"any": [wide]}
+    assert validate_rule(too_wide) == [
+        "rule.any[0]" + ".all[1]" * 14 + ".all[0]: nesting deeper than 16 levels",
+        "rule.any[0]" + ".all[1]" * 15 + ": nesting deeper than 16 levels",
+    ]
 
 
 def test_absurd_nesting_does_not_blow_the_stack() -> None:
@@ -692,6 +719,12 @@ def test_choose_highest_priority_then_lowest_id() -> None:
         assert dry_run(order, ENV, now=NOW) == DryRunResult(matched=("a", "z", "b"), chosen="a")
 
 
+def test_tie_break_compares_whole_ids() -> None:
+    segments = [seg("b1", BETA, priority=3), seg("a2", HOME, priority=3), seg("a10", HOME)]
+    for order in itertools.permutations(segments):
+        assert dry_run(order, ENV, now=NOW) == DryRunResult(("a2", "b1", "a10"), "a2")
+
+
 def test_negative_priorities_and_no_match() -> None:
     segments = [seg("low", BETA, priority=-1), seg("lower", BETA, priority=-2)]
     chosen = choose_segment(iter(segments), ENV, now=NOW)
@@ -702,7 +735,9 @@ def test_negative_priorities_and_no_match() -> None:
 
 
 def test_choice_moves_with_now() -> None:
-    new_users = seg("new", SegmentRule({"days_since": ["user.traits.signup_at", "<=", 7]}), priority=1)
+    new_users = seg(
+        "new", SegmentRule({"days_since": ["user.traits.signup_at", "<=", 7]}), priority=1
+    )
     everyone = seg("all", SegmentRule({"exists": "ctx.surface"}))
     assert dry_run([new_users, everyone], ENV, now=NOW).chosen == "new"
     later = NOW + timedelta(days=1)
@@ -747,11 +782,12 @@ json_values = st.recursive(
     scalars,
     lambda inner: st.one_of(
         st.lists(inner, max_size=4),
-        st.dictionaries(st.sampled_from([*KEYS, "x"]), inner, max_size=4),
+        st.fixed_dictionaries({}, optional={key: inner for key in [*KEYS, "x"]}),
     ),
     max_leaves=12,
 )
-objects = st.dictionaries(st.sampled_from(KEYS), json_values, max_size=3)
+# Objects keyed like the generated paths, so that most paths resolve to something.
+objects = st.fixed_dictionaries({}, optional={key: json_values for key in KEYS})
 envs = st.one_of(
     st.builds(
         lambda t, c, r: build_env(traits=t, context=c, request=r),
@@ -778,8 +814,15 @@ ordered_literals = st.one_of(
     st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=4)
 )
 leaves = st.one_of(
-    st.builds(lambda op, p, v: {op: [p, v]}, st.sampled_from(["eq", "neq", "contains"]), paths, literals),
-    st.builds(lambda op, p, v: {op: [p, v]}, st.sampled_from(["gt", "gte", "lt", "lte"]), paths, ordered_literals),
+    st.builds(
+        lambda op, p, v: {op: [p, v]}, st.sampled_from(["eq", "neq", "contains"]), paths, literals
+    ),
+    st.builds(
+        lambda op, p, v: {op: [p, v]},
+        st.sampled_from(["gt", "gte", "lt", "lte"]),
+        paths,
+        ordered_literals,
+    ),
     st.builds(lambda p, vs: {"in": [p, vs]}, paths, st.lists(literals, max_size=4)),
     st.builds(lambda p: {"exists": p}, paths),
     st.builds(
@@ -817,10 +860,41 @@ def test_evaluate_never_raises_on_valid_rules(
     assert evaluate({"any": [rule, {"not": rule}]}, env, now=now) is True
 
 
+def _path_of(leaf: dict[str, Any]) -> str:
+    ((op, arg),) = leaf.items()
+    return str(arg if op == "exists" else arg[0])
+
+
+def _env_with(path: str, value: Any) -> dict[str, Any]:
+    env: dict[str, Any] = {}
+    *parents, last = path.split(".")
+    node = env
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+    return env
+
+
+@settings(max_examples=600, deadline=None)
+@given(leaf=leaves, value=json_values, days=st.integers(-1000, 1000))
+def test_leaf_never_raises_whatever_value_its_path_holds(
+    leaf: dict[str, Any], value: Any, days: int
+) -> None:
+    env = _env_with(_path_of(leaf), value)
+    now = NOW + timedelta(days=days)
+    result = evaluate(leaf, env, now=now)
+    assert isinstance(result, bool)
+    if value is None:
+        assert result is False
+    else:
+        assert evaluate({"exists": _path_of(leaf)}, env, now=now) is True
+
+
 @settings(max_examples=200, deadline=None)
 @given(data=st.data())
 def test_validate_rule_never_raises_on_junk(data: st.DataObject) -> None:
-    junk = data.draw(json_values | st.dictionaries(st.text(max_size=8), json_values, max_size=3))
+    keys = st.sampled_from(sorted(OPERATORS)) | st.text(max_size=8)
+    junk = data.draw(json_values | st.dictionaries(keys, json_values, max_size=3))
     problems = validate_rule(junk)
     assert isinstance(problems, list)
     assert all(isinstance(p, str) and p.startswith("rule") for p in problems)

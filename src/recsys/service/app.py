@@ -23,7 +23,6 @@ from recsys.service.routes import events, items, ops, ranking, users
 from recsys.service.snapshots import SnapshotRegistry
 from recsys.service.state import Clock, ServiceState
 from recsys.service.writes import Writes
-from recsys.signals.snapshot import SignalParams
 from recsys.store import Store
 
 DESCRIPTION = """Multi-tenant recommendation service.
@@ -63,15 +62,7 @@ def create_app(
         store = Store.from_url(settings.database_url, migrate=settings.auto_migrate)
     metrics = ServiceMetrics.create()
     knobs = settings.knobs
-    signal_params = SignalParams(
-        popularity_halflife_days=knobs["popularity_halflife_days"],
-        covis_window_days=knobs["covis_window_days"],
-    )
-    snapshots = SnapshotRegistry(
-        store,
-        params_for=lambda _org, _ns: signal_params,
-        now_us=lambda: to_micros(clock()),
-    )
+    snapshots = SnapshotRegistry(store, base_knobs=knobs, now_us=lambda: to_micros(clock()))
     state = ServiceState(
         settings=settings,
         store=store,

@@ -17,10 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from recsys.config.knobs import KnobValues
 from recsys.data.catalog import Catalog, build_catalog
+from recsys.policy.namespace import NamespacePolicy, policy_from_rows
 from recsys.signals.assemble import EventLog, assemble_snapshot
 from recsys.signals.snapshot import HeavySignals, SignalParams, Snapshot, heavy_signals_of
 from recsys.store import Store
+from recsys.store.control import load_policy_rows
 from recsys.store.loading import (
     NamespaceVersions,
     load_events,
@@ -40,10 +43,19 @@ HEAVY_MAX_AGE_S = 30.0
 AS_OF_CACHE = 4
 
 
+@dataclass(frozen=True)
+class Served:
+    """What a request ranks with: the signals and the namespace policy, taken together."""
+
+    snapshot: Snapshot
+    policy: NamespacePolicy
+
+
 @dataclass
 class _Namespace:
     key: Key
     params: SignalParams
+    policy: NamespacePolicy = field(default_factory=NamespacePolicy)
     lock: threading.Lock = field(default_factory=threading.Lock)
     versions: NamespaceVersions | None = None
     catalog: Catalog | None = None
@@ -52,8 +64,12 @@ class _Namespace:
     last_event_id: int = 0
     heavy: HeavySignals | None = None
     heavy_running: bool = False
-    snapshot: Snapshot | None = None
+    served: Served | None = None
     as_of: OrderedDict[int, Snapshot] = field(default_factory=OrderedDict)
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        return None if self.served is None else self.served.snapshot
 
 
 class SnapshotRegistry:
@@ -61,12 +77,12 @@ class SnapshotRegistry:
         self,
         store: Store,
         *,
-        params_for: Callable[[str, str], SignalParams],
+        base_knobs: KnobValues,
         now_us: Callable[[], int],
         poll_interval_s: float = 0.5,
     ) -> None:
         self.store = store
-        self.params_for = params_for
+        self.base_knobs = base_knobs
         self.now_us = now_us
         self.poll_interval_s = poll_interval_s
         self._namespaces: dict[Key, _Namespace] = {}
@@ -104,20 +120,21 @@ class SnapshotRegistry:
 
     # --- request path -------------------------------------------------------------------------
 
-    def current(self, org_id: str, namespace: str) -> Snapshot:
-        """The namespace's snapshot; built synchronously only the first time."""
+    def current(self, org_id: str, namespace: str) -> Served:
+        """The namespace's snapshot and policy; built synchronously only the first time."""
         state = self._state(org_id, namespace)
-        snapshot = state.snapshot
-        if snapshot is not None:
-            return snapshot
+        served = state.served
+        if served is not None:
+            return served
         with state.lock:
-            if state.snapshot is None:
+            if state.served is None:
                 self._refresh(state, force_heavy=True)
-            assert state.snapshot is not None
-            return state.snapshot
+            assert state.served is not None
+            return state.served
 
-    def as_of(self, org_id: str, namespace: str, as_of_us: int) -> Snapshot:
-        """A snapshot that only knows events with ts <= as_of (built once, then cached)."""
+    def as_of(self, org_id: str, namespace: str, as_of_us: int) -> Served:
+        """Signals that only know events with ts <= as_of (built once, then cached), with the
+        namespace's current policy."""
         self.current(org_id, namespace)
         state = self._state(org_id, namespace)
         with state.lock:
@@ -126,7 +143,7 @@ class SnapshotRegistry:
             version = state.versions
             if cached is not None and cached.version.get("versions") == version:
                 state.as_of.move_to_end(cache_key)
-                return cached
+                return Served(cached, state.policy)
             assert state.catalog is not None
             snapshot = assemble_snapshot(
                 catalog=state.catalog,
@@ -140,7 +157,7 @@ class SnapshotRegistry:
             state.as_of[cache_key] = snapshot
             while len(state.as_of) > AS_OF_CACHE:
                 state.as_of.popitem(last=False)
-            return snapshot
+            return Served(snapshot, state.policy)
 
     def notify_write(self, org_id: str, namespace: str) -> None:
         """A write to this namespace committed here: refresh soon rather than at the next poll."""
@@ -161,7 +178,9 @@ class SnapshotRegistry:
             with self._registry_lock:
                 state = self._namespaces.get(key)
                 if state is None:
-                    state = _Namespace(key=key, params=self.params_for(org_id, namespace))
+                    state = _Namespace(
+                        key=key, params=NamespacePolicy().signal_params(self.base_knobs)
+                    )
                     self._namespaces[key] = state
         return state
 
@@ -172,7 +191,7 @@ class SnapshotRegistry:
             for state in list(self._namespaces.values()):
                 if self._stop.is_set():
                     return
-                if state.snapshot is None:
+                if state.served is None:
                     continue
                 try:
                     with state.lock:
@@ -185,9 +204,18 @@ class SnapshotRegistry:
         org_id, namespace = state.key
         with self.store.read() as conn:
             versions = namespace_versions(conn, org_id=org_id, namespace=namespace)
-            if state.snapshot is not None and versions == state.versions:
+            if state.served is not None and versions == state.versions:
                 return
             previous = state.versions
+            if previous is None or versions is None or versions.policy != previous.policy:
+                state.policy = policy_from_rows(
+                    **load_policy_rows(conn, org_id=org_id, namespace=namespace)
+                )
+                params = state.policy.signal_params(self.base_knobs)
+                if params != state.params:
+                    # Half-life, co-visitation window or event types changed: every signal
+                    # must be rebuilt, none carried over.
+                    state.params, state.heavy, force_heavy = params, None, True
             if previous is None or versions is None or versions.catalog != previous.catalog:
                 state.catalog = build_catalog(load_items(conn, org_id=org_id, namespace=namespace))
             if previous is None or versions is None or versions.users != previous.users:
@@ -221,7 +249,7 @@ class SnapshotRegistry:
         )
         if reuse is None or reuse.catalog is not snapshot.catalog:
             state.heavy = heavy_signals_of(snapshot, time.monotonic())
-        state.snapshot = snapshot
+        state.served = Served(snapshot, state.policy)
         self._maybe_schedule_heavy(state, snapshot)
 
     def _maybe_schedule_heavy(self, state: _Namespace, snapshot: Snapshot) -> None:
@@ -256,6 +284,7 @@ class SnapshotRegistry:
     def _rebuild_heavy(self, state: _Namespace) -> None:
         with state.lock:
             catalog, users, events = state.catalog, list(state.users), state.events.frozen()
+            params = state.params
         if catalog is None:
             return
         # The expensive part runs outside the lock: requests and cheap refreshes go on.
@@ -263,14 +292,14 @@ class SnapshotRegistry:
             catalog=catalog,
             users=users,
             events=events,
-            params=state.params,
+            params=params,
             reference_us=self.now_us(),
         )
         with state.lock:
-            if state.catalog is not catalog:
+            if state.catalog is not catalog or state.params != params:
                 return  # the catalogue changed meanwhile; the next refresh starts over
             state.heavy = heavy_signals_of(fresh, time.monotonic())
-            state.snapshot = assemble_snapshot(
+            snapshot = assemble_snapshot(
                 catalog=catalog,
                 users=state.users,
                 events=state.events,
@@ -279,6 +308,7 @@ class SnapshotRegistry:
                 version=None if state.snapshot is None else state.snapshot.version,
                 reuse=state.heavy,
             )
+            state.served = Served(snapshot, state.policy)
 
 
-__all__ = ["SnapshotRegistry"]
+__all__ = ["Served", "SnapshotRegistry"]

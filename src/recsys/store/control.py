@@ -414,9 +414,21 @@ __all__ = [
     "list_profiles",
     "list_rules",
     "list_segments",
+    "load_policy_rows",
     "replace_rule",
     "search_decisions",
     "upsert_event_types",
     "upsert_profiles",
     "upsert_segment",
 ]
+
+
+def load_policy_rows(conn: Connection, *, org_id: str, namespace: str) -> dict[str, Any]:
+    """Everything the policy of a namespace is made of, read in one transaction."""
+    return {
+        "config": current_config(conn, org_id=org_id, namespace=namespace),
+        "event_types": list_event_types(conn, org_id=org_id, namespace=namespace),
+        "segments": list_segments(conn, org_id=org_id, namespace=namespace),
+        "profiles": list_profiles(conn, org_id=org_id, namespace=namespace),
+        "rules": list_rules(conn, org_id=org_id, namespace=namespace),
+    }

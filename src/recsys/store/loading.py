@@ -20,6 +20,7 @@ class NamespaceVersions:
     users: int
     events: int
     reset: int
+    policy: int
 
 
 def namespace_versions(
@@ -31,6 +32,7 @@ def namespace_versions(
             namespaces.c.users_version,
             namespaces.c.events_version,
             namespaces.c.reset_version,
+            namespaces.c.policy_version,
         ).where(namespaces.c.org_id == org_id, namespaces.c.namespace == namespace)
     ).first()
     return None if row is None else NamespaceVersions(*(int(v) for v in row))

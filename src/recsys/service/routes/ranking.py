@@ -3,6 +3,7 @@ RankRequest, pick the snapshot, run the one pipeline, translate back."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -11,6 +12,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from recsys.clock import to_micros
 from recsys.config.knobs import KnobError, parse_overrides
+from recsys.policy.resolve import Resolved, resolve
 from recsys.ranking import MODEL_VERSION, Constraints, RankRequest, RankResult
 from recsys.ranking.similar import similar_items
 from recsys.service.deps import Now, State, TenantDep
@@ -28,6 +30,8 @@ from recsys.service.schemas import (
     SimilarItem,
     SimilarItemsResponse,
 )
+from recsys.service.snapshots import Served
+from recsys.service.state import ServiceState
 from recsys.signals.snapshot import Snapshot
 
 router = APIRouter(tags=["ranking"], responses=V1_ERRORS)
@@ -94,24 +98,67 @@ def _constraints(c: ConstraintsIn) -> Constraints:
     )
 
 
-def _snapshot(state: Any, org_id: str, namespace: str, as_of_us: int | None) -> Snapshot:
-    registry = state.snapshots
+def _served(state: ServiceState, org_id: str, namespace: str, as_of_us: int | None) -> Served:
     if as_of_us is None:
-        return registry.current(org_id, namespace)
-    return registry.as_of(org_id, namespace, as_of_us)
+        return state.snapshots.current(org_id, namespace)
+    return state.snapshots.as_of(org_id, namespace, as_of_us)
 
 
-def _segment(snapshot: Snapshot, user_id: str | None) -> str | None:
+def _traits(snapshot: Snapshot, user_id: str | None) -> dict[str, Any]:
     if not user_id:
-        return None
+        return {}
     index = snapshot.users.index.get(user_id)
-    if index is None:
-        return None
-    value = snapshot.users.traits[index].get("segment")
-    return str(value) if value is not None else None
+    return dict(snapshot.users.traits[index]) if index is not None else {}
 
 
-def _response(result: RankResult, decision_id: str, segment: str | None) -> RecommendationsResponse:
+@dataclass(frozen=True)
+class Prepared:
+    served: Served
+    resolved: Resolved
+    request: RankRequest
+
+
+def prepare(
+    state: ServiceState,
+    org_id: str,
+    body: RecommendationsRequest | RerankRequest,
+    now: datetime,
+    **fields: Any,
+) -> Prepared:
+    """JSON body -> (snapshot and policy, resolved knobs/segment/rules, RankRequest)."""
+    overrides = _overrides(body.overrides)
+    as_of_us = _as_of(body.context)
+    now_us = as_of_us if as_of_us is not None else to_micros(now)
+    surface = _surface(body.surface, body.context)
+    served = _served(state, org_id, body.namespace, as_of_us)
+    k = fields.pop("k")
+    resolved = resolve(
+        served.policy,
+        base_knobs=state.knobs,
+        traits=_traits(served.snapshot, body.user_id),
+        context=body.context,
+        request={"surface": surface, "k": k, "user_id": body.user_id},
+        surface=surface,
+        overrides=overrides,
+        now_us=now_us,
+    )
+    request = RankRequest(
+        now_us=now_us,
+        k=k,
+        user_id=body.user_id,
+        knobs=resolved.knobs,
+        explicit_knobs=resolved.explicit_knobs,
+        surface=surface,
+        segment=resolved.starter_segment,
+        include_reasons=body.include_reasons,
+        explain_level=body.explain_level,
+        rules=resolved.rules,
+        **fields,
+    )
+    return Prepared(served, resolved, request)
+
+
+def _response(prepared: Prepared, result: RankResult, decision_id: str) -> RecommendationsResponse:
     return RecommendationsResponse(
         items=[
             ScoredItem(
@@ -125,8 +172,9 @@ def _response(result: RankResult, decision_id: str, segment: str | None) -> Reco
         ],
         decision_id=decision_id,
         model_version=MODEL_VERSION,
-        config_version=0,
-        segment_id=segment,
+        config_version=prepared.served.policy.config_version,
+        segment_id=prepared.resolved.segment_id or prepared.resolved.starter_segment,
+        profile_id=prepared.resolved.profile_id,
         warnings=list(result.warnings),
         trace=result.trace,
     )
@@ -141,25 +189,17 @@ def _response(result: RankResult, decision_id: str, segment: str | None) -> Reco
 def recommendations(
     body: RecommendationsRequest, tenant: TenantDep, state: State, now: Now
 ) -> RecommendationsResponse:
-    overrides = _overrides(body.overrides)
-    as_of_us = _as_of(body.context)
-    snapshot = _snapshot(state, tenant.org_id, body.namespace, as_of_us)
-    segment = _segment(snapshot, body.user_id)
-    request = RankRequest(
-        now_us=as_of_us if as_of_us is not None else to_micros(now),
+    prepared = prepare(
+        state,
+        tenant.org_id,
+        body,
+        now,
         k=body.k,
-        user_id=body.user_id,
-        knobs=state.knobs.with_overrides(overrides),
-        explicit_knobs=frozenset(overrides),
-        surface=_surface(body.surface, body.context),
-        segment=segment,
         constraints=_constraints(body.constraints),
         exclude_item_ids=tuple(body.constraints.exclude_item_ids),
-        include_reasons=body.include_reasons,
-        explain_level=body.explain_level,
     )
-    result = state.pipeline.run(snapshot, request)
-    return _response(result, state.new_id(), segment)
+    result = state.pipeline.run(prepared.served.snapshot, prepared.request)
+    return _response(prepared, result, state.new_id())
 
 
 @router.post(
@@ -171,30 +211,22 @@ def recommendations(
 def rerank(
     body: RerankRequest, tenant: TenantDep, state: State, now: Now
 ) -> RecommendationsResponse:
-    overrides = _overrides(body.overrides)
-    as_of_us = _as_of(body.context)
-    snapshot = _snapshot(state, tenant.org_id, body.namespace, as_of_us)
-    segment = _segment(snapshot, body.user_id)
-    request = RankRequest(
-        now_us=as_of_us if as_of_us is not None else to_micros(now),
+    prepared = prepare(
+        state,
+        tenant.org_id,
+        body,
+        now,
         k=len(body.items),
-        user_id=body.user_id,
-        knobs=state.knobs.with_overrides(overrides),
-        explicit_knobs=frozenset(overrides),
-        surface=_surface(body.surface, body.context),
-        segment=segment,
-        include_reasons=body.include_reasons,
-        explain_level=body.explain_level,
         mode="rerank",
         candidate_item_ids=tuple(i.item_id for i in body.items),
         candidate_scores=tuple(i.score for i in body.items),
     )
-    result = state.pipeline.run(snapshot, request)
+    result = state.pipeline.run(prepared.served.snapshot, prepared.request)
     if body.k is not None:
         result = RankResult(
             items=result.items[: body.k], trace=result.trace, warnings=result.warnings
         )
-    return _response(result, state.new_id(), segment)
+    return _response(prepared, result, state.new_id())
 
 
 @router.get(
@@ -210,9 +242,9 @@ def similar(
     namespace: Annotated[NamespaceName, Query()],
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 20,
 ) -> SimilarItemsResponse:
-    snapshot = state.snapshots.current(tenant.org_id, namespace)
+    served = state.snapshots.current(tenant.org_id, namespace)
     try:
-        neighbours = similar_items(snapshot, item_id, k)
+        neighbours = similar_items(served.snapshot, item_id, k)
     except KeyError:
         raise ApiError(
             404, "item_not_found", f"no item {item_id!r} in namespace {namespace!r}"
