@@ -787,8 +787,14 @@ json_values = st.recursive(
     max_leaves=12,
 )
 # Objects keyed like the generated paths, so that most paths resolve to something.
-objects = st.fixed_dictionaries({}, optional={key: json_values for key in KEYS})
+objects = st.dictionaries(st.sampled_from(KEYS), json_values, min_size=1, max_size=3)
+built_envs = st.builds(
+    lambda t, c, r: build_env(traits=t, context=c, request=r), objects, objects, objects
+)
 envs = st.one_of(
+    built_envs,
+    built_envs,
+    built_envs,
     st.builds(
         lambda t, c, r: build_env(traits=t, context=c, request=r),
         st.none() | objects,
@@ -801,7 +807,7 @@ envs = st.one_of(
 paths = st.builds(
     lambda prefix, rest: prefix + ".".join(rest),
     st.sampled_from(["user.traits.", "ctx.", "request."]),
-    st.lists(st.sampled_from(KEYS), min_size=1, max_size=3),
+    st.lists(st.sampled_from(KEYS), min_size=1, max_size=2),
 )
 literals = st.one_of(
     st.booleans(),

@@ -115,6 +115,13 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     return value
 
 
+def _share(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _number(env, name, default)
+    if value > 1.0:
+        raise SettingsError(f"{name} must be between 0 and 1, got {value:g}")
+    return value
+
+
 def _knobs(env: Mapping[str, str]) -> KnobValues:
     try:
         return knobs_from_env(env)
@@ -136,6 +143,8 @@ class Settings:
     max_body_bytes: int = MAX_BODY_BYTES
     auto_migrate: bool = True
     knobs: KnobValues = field(default_factory=knob_defaults)
+    audit_sample: float = 1.0  # share of decisions recorded in the audit log
+    long_tail_head_share: float = 0.2  # the most popular 20% of items are the head
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -154,4 +163,6 @@ class Settings:
             build_time=env.get("RECSYS_BUILD_TIME") or None,
             auto_migrate=_bool(env, "RECSYS_AUTO_MIGRATE", True),
             knobs=_knobs(env),
+            audit_sample=_share(env, "AUDIT_DECISIONS_SAMPLE", 1.0),
+            long_tail_head_share=_share(env, "COVERAGE_LONG_TAIL_HINT_THRESHOLD", 0.2),
         )

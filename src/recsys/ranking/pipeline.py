@@ -30,6 +30,8 @@ from recsys.signals.snapshot import Snapshot
 MODEL_VERSION = "blend-v1"
 # How many neighbours each personalised source may propose (popularity has its own fan-out).
 NEIGHBOUR_FANOUT = 200
+# Candidates kept (best first, before diversification) for the decision audit.
+AUDIT_CANDIDATES = 50
 # A signal is named as a reason when it contributes at least this share of the blended score.
 REASON_SHARE = 0.15
 
@@ -249,6 +251,7 @@ class Pipeline:
                 "stage": "rules",
                 "actions": effects.actions if effects else {},
                 "matched_rule_ids": list(effects.matched_rule_ids) if effects else [],
+                "blocked_by_rule": dict(effects.blocked_by_rule) if effects else {},
             }
         )
 
@@ -373,6 +376,7 @@ class Pipeline:
                 "exclusions": exclusion_drops,
                 "constraint_drops": constraint_drops,
                 "rule_actions": effects.actions if effects else {},
+                "rule_exposure": _exposure(effects, ranked),
                 "leaks": _leaks(catalog, request, [r.item_id for r in ranked]),
             },
             "candidate_sources": stages[0]["sources"],
@@ -392,8 +396,14 @@ class Pipeline:
         warnings: tuple[str, ...] = ()
         if len(ranked) < request.k and request.mode == "recommend":
             warnings = (f"only {len(ranked)} items satisfied the filters, caps and constraints",)
+        best = np.lexsort((items, -score))[:AUDIT_CANDIDATES]
         return RankResult(
-            items=tuple(ranked), trace={"stages": stages, "extras": extras}, warnings=warnings
+            items=tuple(ranked),
+            trace={"stages": stages, "extras": extras},
+            warnings=warnings,
+            candidates=tuple(
+                (str(catalog.item_ids[items[i]]), round(float(score[i]), 6)) for i in best
+            ),
         )
 
     @staticmethod
@@ -426,6 +436,17 @@ class Pipeline:
             pinnable=pinnable,
             max_pins=request.knobs["rules_max_pin_slots"],
         )
+
+
+def _exposure(effects: RuleEffects | None, ranked: list[RankedItem]) -> dict[str, int]:
+    if effects is None:
+        return {}
+    returned = {r.item_id for r in ranked}
+    return {
+        action: len(returned & set(effects.touched.get(action, ())))
+        for action in ("PIN", "BOOST")
+        if effects.touched.get(action)
+    }
 
 
 def _reasons(

@@ -73,6 +73,8 @@ class RankResult:
     items: tuple[RankedItem, ...]
     trace: dict[str, Any]
     warnings: tuple[str, ...] = ()
+    # The best candidates before diversification (item_id, score), for the decision audit.
+    candidates: tuple[tuple[str, float], ...] = ()
 
 
 __all__ = ["Constraints", "ExplainLevel", "RankRequest", "RankResult", "RankedItem"]

@@ -15,6 +15,7 @@ from recsys import __version__
 from recsys.clock import system_clock, to_micros
 from recsys.config.settings import Settings
 from recsys.ranking import build_pipeline
+from recsys.service.audit import DecisionRecorder
 from recsys.service.auth import KeyRing, RateLimiter
 from recsys.service.errors import install_error_handlers
 from recsys.service.metrics import ServiceMetrics
@@ -78,6 +79,7 @@ def create_app(
         knobs=knobs,
         snapshots=snapshots,
         writes=Writes(store, snapshots.notify_write),
+        audit=DecisionRecorder(store, sample=settings.audit_sample),
         pipeline=build_pipeline(),
         new_id=lambda: uuid.uuid4().hex,
     )
@@ -85,9 +87,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         snapshots.start()
+        state.audit.start()
         try:
             yield
         finally:
+            state.audit.stop()  # flushes every pending audit record
             snapshots.stop()
         if owns_store:
             state.store.close()

@@ -15,6 +15,12 @@ class ServiceMetrics:
     requests: Counter
     latency: Histogram
     ingested: Counter
+    rule_actions: Counter
+    rule_blocked_items: Counter
+    rule_exposure: Counter
+    constraint_leaks: Counter
+    response_items: Counter
+    coverage: Counter
 
     @classmethod
     def create(cls) -> ServiceMetrics:
@@ -38,6 +44,43 @@ class ServiceMetrics:
                 "recsys_ingested_rows_total",
                 "Rows written by ingestion endpoints, by kind (items, users, events).",
                 ["kind"],
+                registry=registry,
+            ),
+            # Policy metrics: labelled by namespace and surface, never by user.
+            rule_actions=Counter(
+                "policy_rule_actions_total",
+                "Items affected by merchandising rules, by action (BLOCK, PIN, BOOST).",
+                ["namespace", "surface", "action"],
+                registry=registry,
+            ),
+            rule_blocked_items=Counter(
+                "policy_rule_blocked_items_total",
+                "Candidates removed by each BLOCK rule.",
+                ["namespace", "surface", "rule_id"],
+                registry=registry,
+            ),
+            rule_exposure=Counter(
+                "policy_rule_exposure_total",
+                "Items returned that a PIN or BOOST rule placed or lifted.",
+                ["namespace", "surface", "action"],
+                registry=registry,
+            ),
+            constraint_leaks=Counter(
+                "policy_constraint_leak_total",
+                "Returned items that break a constraint or exclusion (must stay 0).",
+                ["namespace", "surface", "reason"],
+                registry=registry,
+            ),
+            response_items=Counter(
+                "policy_response_items_total",
+                "Items returned by ranking endpoints.",
+                ["namespace", "surface"],
+                registry=registry,
+            ),
+            coverage=Counter(
+                "policy_coverage_bucket_total",
+                "Items returned, all of them and those from the long tail.",
+                ["namespace", "surface", "bucket"],
                 registry=registry,
             ),
         )

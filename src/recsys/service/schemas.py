@@ -71,7 +71,7 @@ EventType = Annotated[
 ]
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
     # Unknown fields are an error (a typo must not be silently dropped); NaN/Infinity are refused.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -79,7 +79,7 @@ class _Strict(BaseModel):
 # --- ingestion bodies -------------------------------------------------------------------------
 
 
-class ItemIn(_Strict):
+class ItemIn(StrictModel):
     item_id: Identifier
     available: bool = True
     price: float | None = Field(default=None, ge=0)
@@ -96,24 +96,24 @@ class ItemIn(_Strict):
     )
 
 
-class ItemsUpsert(_Strict):
+class ItemsUpsert(StrictModel):
     namespace: NamespaceName
     items: list[ItemIn] = Field(min_length=1, max_length=MAX_ITEMS_PER_BATCH)
 
 
-class UserIn(_Strict):
+class UserIn(StrictModel):
     user_id: Identifier
     traits: dict[str, Any] = Field(
         default_factory=dict, description="Free-form traits, e.g. segment, locale."
     )
 
 
-class UsersUpsert(_Strict):
+class UsersUpsert(StrictModel):
     namespace: NamespaceName
     users: list[UserIn] = Field(min_length=1, max_length=MAX_USERS_PER_BATCH)
 
 
-class EventIn(_Strict):
+class EventIn(StrictModel):
     event_id: Identifier | None = Field(
         default=None, description="Idempotency key: an event_id already stored is not re-added."
     )
@@ -125,26 +125,26 @@ class EventIn(_Strict):
     meta: dict[str, Any] = Field(default_factory=dict, description="surface, session_id, ...")
 
 
-class EventsBatch(_Strict):
+class EventsBatch(StrictModel):
     namespace: NamespaceName
     events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)
 
 
-class ItemsDelete(_Strict):
+class ItemsDelete(StrictModel):
     namespace: NamespaceName
     item_ids: list[Identifier] | None = Field(
         default=None, max_length=MAX_IDS_PER_DELETE, description="None deletes every item."
     )
 
 
-class UsersDelete(_Strict):
+class UsersDelete(StrictModel):
     namespace: NamespaceName
     user_ids: list[Identifier] | None = Field(
         default=None, max_length=MAX_IDS_PER_DELETE, description="None deletes every user."
     )
 
 
-class EventsDelete(_Strict):
+class EventsDelete(StrictModel):
     """No filter at all deletes every event of the namespace; filters combine with AND."""
 
     namespace: NamespaceName
@@ -251,7 +251,7 @@ MAX_EXCLUDE_IDS = 1000
 ExplainLevelIn = Literal["none", "tags", "numeric", "full"]
 
 
-class ConstraintsIn(_Strict):
+class ConstraintsIn(StrictModel):
     include_tags_any: list[Tag] = Field(default_factory=list, max_length=100)
     exclude_tags: list[Tag] = Field(default_factory=list, max_length=100)
     exclude_item_ids: list[Identifier] = Field(default_factory=list, max_length=MAX_EXCLUDE_IDS)
@@ -271,7 +271,7 @@ class ConstraintsIn(_Strict):
         return self
 
 
-class RecommendationsRequest(_Strict):
+class RecommendationsRequest(StrictModel):
     namespace: NamespaceName
     user_id: Identifier | None = Field(default=None, description="Unknown or absent: cold start.")
     k: int = Field(default=20, ge=1, le=MAX_K)
@@ -288,12 +288,12 @@ class RecommendationsRequest(_Strict):
     explain_level: ExplainLevelIn = "none"
 
 
-class RerankItemIn(_Strict):
+class RerankItemIn(StrictModel):
     item_id: Identifier
     score: float | None = Field(default=None, description="Caller's score: the base signal.")
 
 
-class RerankRequest(_Strict):
+class RerankRequest(StrictModel):
     namespace: NamespaceName
     user_id: Identifier | None = None
     items: list[RerankItemIn] = Field(min_length=1, max_length=MAX_RERANK_ITEMS)

@@ -9,6 +9,7 @@ from datetime import datetime
 from recsys.config.knobs import KnobValues
 from recsys.config.settings import Settings
 from recsys.ranking import Pipeline
+from recsys.service.audit import DecisionRecorder
 from recsys.service.auth import KeyRing, RateLimiter
 from recsys.service.metrics import ServiceMetrics
 from recsys.service.snapshots import SnapshotRegistry
@@ -30,6 +31,7 @@ class ServiceState:
     knobs: KnobValues
     snapshots: SnapshotRegistry
     writes: Writes
+    audit: DecisionRecorder
     pipeline: Pipeline
     new_id: Callable[[], str]
 

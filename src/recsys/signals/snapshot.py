@@ -66,7 +66,7 @@ class Snapshot:
         self.item_vectors = item_vectors
         self.vector_source = vector_source
         self.version = version or {}
-        self._memo: dict[tuple[str, float], Any] = {}
+        self._memo: dict[tuple[Any, ...], Any] = {}
         if covisitation is not None:
             # Reused from an earlier snapshot of the same catalogue (see build_snapshot).
             self._memo[("covisitation", float(params.covis_window_days))] = covisitation
@@ -76,7 +76,7 @@ class Snapshot:
     def is_empty(self) -> bool:
         return self.catalog.size == 0
 
-    def _memoised(self, key: tuple[str, float], build: Callable[[], Any]) -> Any:
+    def _memoised(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
         with self._lock:
             if key in self._memo:
                 return self._memo[key]
@@ -115,6 +115,18 @@ class Snapshot:
             )
 
         result: sp.csr_matrix = self._memoised(("covisitation", float(window_days)), build)
+        return result
+
+    def long_tail(self, halflife_days: float, head_share: float) -> np.ndarray:
+        """Bool per item: outside the most popular `head_share` of the catalogue."""
+
+        def build() -> np.ndarray:
+            order = self.popularity(halflife_days).order
+            mask = np.ones(self.catalog.size, dtype=bool)
+            mask[order[: int(np.ceil(head_share * self.catalog.size))]] = False
+            return mask
+
+        result: np.ndarray = self._memoised(("long_tail", halflife_days, head_share), build)
         return result
 
     def warm(self) -> Snapshot:

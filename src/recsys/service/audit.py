@@ -1,0 +1,92 @@
+"""Decision audit: sampled records written off the request path, in batches, by one thread;
+flushed on graceful shutdown and before audit reads (so a decision is readable right away)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from typing import Any
+
+from recsys.store import Store
+from recsys.store.control import insert_decisions
+
+log = logging.getLogger("recsys.audit")
+
+
+def user_hash(org_id: str, user_id: str | None) -> str | None:
+    """Audit records never hold the user id itself; searches hash the id the same way."""
+    if not user_id:
+        return None
+    return hashlib.sha256(f"{org_id}\0{user_id}".encode()).hexdigest()
+
+
+class DecisionRecorder:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        sample: float,
+        flush_interval_s: float = 0.5,
+        batch_size: int = 200,
+    ) -> None:
+        self.store = store
+        self.sample = sample
+        self.flush_interval_s = flush_interval_s
+        self.batch_size = batch_size
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def sampled(self, decision_id: str) -> bool:
+        """Deterministic sampling: the decision id (random hex) decides, not a global RNG."""
+        if self.sample >= 1.0:
+            return True
+        if self.sample <= 0.0:
+            return False
+        return int(decision_id[:8], 16) / 0xFFFFFFFF < self.sample
+
+    def record(self, row: dict[str, Any]) -> None:
+        with self._lock:
+            self._pending.append(row)
+            full = len(self._pending) >= self.batch_size
+        if full:
+            self._wake.set()
+
+    def flush(self) -> None:
+        with self._write_lock:
+            with self._lock:
+                rows, self._pending = self._pending, []
+            if not rows:
+                return
+            try:
+                with self.store.write() as conn:
+                    insert_decisions(conn, rows=rows)
+            except Exception:
+                log.exception("could not write %d audit records", len(rows))
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_interval_s)
+            self._wake.clear()
+            self.flush()
+
+
+__all__ = ["DecisionRecorder", "user_hash"]
