@@ -78,7 +78,7 @@ def rerank(
         tenant.org_id,
         body.namespace,
         prepared,
-        body.model_dump(mode="json"),
+        body,
         started,
         limit=body.k,
     )
