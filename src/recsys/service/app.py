@@ -20,7 +20,17 @@ from recsys.service.auth import KeyRing, RateLimiter
 from recsys.service.errors import install_error_handlers
 from recsys.service.metrics import ServiceMetrics
 from recsys.service.middleware import RequestContextMiddleware
-from recsys.service.routes import events, items, ops, ranking, users
+from recsys.service.routes import (
+    audit,
+    config,
+    events,
+    items,
+    ops,
+    ranking,
+    rules,
+    segments,
+    users,
+)
 from recsys.service.snapshots import SnapshotRegistry
 from recsys.service.state import Clock, ServiceState
 from recsys.service.writes import Writes
@@ -104,7 +114,7 @@ def create_app(
     )
     app.state.recsys = state
     install_error_handlers(app)
-    for module in (items, users, events, ranking, ops):
+    for module in (items, users, events, ranking, config, segments, rules, audit, ops):
         app.include_router(module.router)
     app.add_middleware(
         RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes

@@ -1,0 +1,206 @@
+"""Per-namespace recommendation config (versioned, history, rollback), presets, event types."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from recsys.clock import from_micros, to_micros
+from recsys.config.knobs import KnobError, parse_overrides
+from recsys.policy.presets import PRESETS
+from recsys.service.control_schemas import (
+    ConfigHistory,
+    ConfigMetadata,
+    ConfigResponse,
+    ConfigRollback,
+    ConfigUpdate,
+    ConfigVersion,
+    EventTypeOut,
+    EventTypesResponse,
+    EventTypesUpsert,
+    Preset,
+    PresetsResponse,
+)
+from recsys.service.deps import Now, State, StoreDep, TenantDep, WritesDep
+from recsys.service.errors import ApiError
+from recsys.service.routes import V1_ERRORS
+from recsys.service.schemas import ErrorBody, NamespaceName
+from recsys.signals.event_types import DEFAULT_WEIGHTS, TYPE_NAMES
+from recsys.store import control
+
+router = APIRouter(tags=["config"], responses=V1_ERRORS)
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "Unknown version"}
+}
+
+
+def _metadata(row: dict[str, Any] | None) -> ConfigMetadata:
+    if row is None:
+        return ConfigMetadata(updated_at=None, updated_by=None, notes=None)
+    return ConfigMetadata(
+        updated_at=from_micros(row["created_at_us"]),
+        updated_by=row["author"],
+        notes=row["notes"],
+        rollback_of=row["rollback_of"],
+    )
+
+
+def validated_config(raw: dict[str, Any], where: str = "config") -> dict[str, Any]:
+    """422 listing every unknown key and bad value."""
+    try:
+        parsed = parse_overrides(raw)
+    except KnobError as exc:
+        errors = [
+            {"loc": f"{where}.{key}", "field": key, "message": message}
+            for key, message in exc.errors.items()
+        ]
+        raise ApiError(
+            422,
+            "invalid_config",
+            f"{len(errors)} invalid field(s): " + ", ".join(e["field"] for e in errors),
+            {"errors": errors},
+        ) from exc
+    return {key: list(v) if isinstance(v, tuple) else v for key, v in parsed.items()}
+
+
+def _response(state: Any, namespace: str, row: dict[str, Any] | None) -> ConfigResponse:
+    explicit = validated_config(row["config"]) if row else {}
+    effective = state.knobs.with_overrides(explicit).as_dict()
+    return ConfigResponse(
+        namespace=namespace,
+        config=effective,
+        explicit=explicit,
+        version=row["version"] if row else 0,
+        metadata=_metadata(row),
+    )
+
+
+@router.get("/v1/admin/recommendation/config", response_model=ConfigResponse)
+def get_config(
+    tenant: TenantDep, state: State, store: StoreDep, namespace: Annotated[NamespaceName, Query()]
+) -> ConfigResponse:
+    """Every knob's effective value for the namespace, the version and who set it."""
+    with store.read() as conn:
+        row = control.current_config(conn, org_id=tenant.org_id, namespace=namespace)
+    return _response(state, namespace, row)
+
+
+@router.post("/v1/admin/recommendation/config", response_model=ConfigResponse)
+def set_config(
+    body: ConfigUpdate, tenant: TenantDep, state: State, writes: WritesDep, now: Now
+) -> ConfigResponse:
+    """Store a new version. Knobs left out take their defaults; rankings use it within 2 s."""
+    config = validated_config(body.config)
+    with writes.transaction(tenant.org_id, body.namespace) as conn:
+        control.insert_config(
+            conn,
+            org_id=tenant.org_id,
+            namespace=body.namespace,
+            config=config,
+            author=body.author,
+            notes=body.notes,
+            now_us=to_micros(now),
+        )
+        row = control.current_config(conn, org_id=tenant.org_id, namespace=body.namespace)
+    return _response(state, body.namespace, row)
+
+
+@router.get("/v1/admin/recommendation/config/history", response_model=ConfigHistory)
+def config_history(
+    tenant: TenantDep,
+    store: StoreDep,
+    namespace: Annotated[NamespaceName, Query()],
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> ConfigHistory:
+    """Versions, newest first."""
+    with store.read() as conn:
+        rows = control.config_history(conn, org_id=tenant.org_id, namespace=namespace, limit=limit)
+    return ConfigHistory(
+        namespace=namespace,
+        versions=[
+            ConfigVersion(version=r["version"], config=r["config"], metadata=_metadata(r))
+            for r in rows
+        ],
+    )
+
+
+@router.post(
+    "/v1/admin/recommendation/config/rollback", response_model=ConfigResponse, responses=NOT_FOUND
+)
+def rollback_config(
+    body: ConfigRollback, tenant: TenantDep, state: State, writes: WritesDep, now: Now
+) -> ConfigResponse:
+    """Restore an earlier version's config as a new version (history is never rewritten)."""
+    with writes.transaction(tenant.org_id, body.namespace) as conn:
+        old = control.config_version(
+            conn, org_id=tenant.org_id, namespace=body.namespace, version=body.version
+        )
+        if old is None:
+            raise ApiError(404, "config_version_not_found", f"no config version {body.version}")
+        control.insert_config(
+            conn,
+            org_id=tenant.org_id,
+            namespace=body.namespace,
+            config=old["config"],
+            author=body.author,
+            notes=f"rollback to version {body.version}",
+            now_us=to_micros(now),
+            rollback_of=body.version,
+        )
+        row = control.current_config(conn, org_id=tenant.org_id, namespace=body.namespace)
+    return _response(state, body.namespace, row)
+
+
+@router.get("/v1/admin/recommendation/presets", response_model=PresetsResponse)
+def presets(tenant: TenantDep) -> PresetsResponse:
+    """Named knob bundles to start a namespace config from."""
+    return PresetsResponse(presets=[Preset(name=n, description=d, config=c) for n, d, c in PRESETS])
+
+
+@router.get("/v1/event-types", response_model=EventTypesResponse)
+def get_event_types(
+    tenant: TenantDep, store: StoreDep, namespace: Annotated[NamespaceName, Query()]
+) -> EventTypesResponse:
+    """The five event types with the namespace's weights (built-in defaults where unset)."""
+    with store.read() as conn:
+        stored = {
+            r["type"]: r
+            for r in control.list_event_types(conn, org_id=tenant.org_id, namespace=namespace)
+        }
+    types = []
+    for code, name in enumerate(TYPE_NAMES):
+        row = stored.get(code)
+        types.append(
+            EventTypeOut(
+                type=code,
+                name=row["name"] if row else name,
+                weight=row["weight"] if row else DEFAULT_WEIGHTS[code],
+                halflife_days=row["halflife_days"] if row else None,
+                active=row["active"] if row else True,
+                stored=row is not None,
+            )
+        )
+    return EventTypesResponse(namespace=namespace, types=types)
+
+
+@router.post("/v1/event-types:upsert", response_model=EventTypesResponse)
+def upsert_event_types(
+    body: EventTypesUpsert, tenant: TenantDep, store: StoreDep, writes: WritesDep, now: Now
+) -> EventTypesResponse:
+    """Set weight, half-life and active flag per type; popularity, profiles and
+    co-visitation are rebuilt with them."""
+    rows = [
+        {
+            "type": t.type,
+            "name": t.name or TYPE_NAMES[t.type],
+            "weight": t.weight,
+            "halflife_days": t.halflife_days,
+            "active": t.active,
+            "updated_at_us": to_micros(now),
+        }
+        for t in {t.type: t for t in body.types}.values()
+    ]
+    with writes.transaction(tenant.org_id, body.namespace) as conn:
+        control.upsert_event_types(conn, org_id=tenant.org_id, namespace=body.namespace, rows=rows)
+    return get_event_types(tenant, store, body.namespace)
