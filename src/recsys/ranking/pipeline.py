@@ -252,6 +252,7 @@ class Pipeline:
                 "actions": effects.actions if effects else {},
                 "matched_rule_ids": list(effects.matched_rule_ids) if effects else [],
                 "blocked_by_rule": dict(effects.blocked_by_rule) if effects else {},
+                "touched": {a: list(ids) for a, ids in effects.touched.items()} if effects else {},
             }
         )
 

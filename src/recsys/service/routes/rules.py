@@ -180,18 +180,12 @@ def dry_run_rule(body: RuleDryRun, tenant: TenantDep, state: State, now: Now) ->
     after = state.pipeline.run(snapshot, dataclasses.replace(prepared.request, rules=with_rule))
     before_ids = [i.item_id for i in before.items]
     after_ids = [i.item_id for i in after.items]
-    rules_stage: dict[str, Any] = next((s for s in after.trace["stages"] if s["stage"] == "rules"), {})
+    # An empty namespace runs no stage at all: nothing was touched.
+    stage = next((s for s in after.trace["stages"] if s["stage"] == "rules"), {})
     return RuleDryRunResponse(
         before=before_ids,
         after=after_ids,
-        touched={"actions": [f"{a}:{n}" for a, n in rules_stage.get("actions", {}).items()]}
-        | {
-            "moved": [
-                i
-                for i in after_ids
-                if i in before_ids and after_ids.index(i) != before_ids.index(i)
-            ]
-        },
+        touched=stage.get("touched", {}),
         added=[i for i in after_ids if i not in before_ids],
         removed=[i for i in before_ids if i not in after_ids],
     )
