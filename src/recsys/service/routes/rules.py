@@ -181,7 +181,7 @@ def dry_run_rule(body: RuleDryRun, tenant: TenantDep, state: State, now: Now) ->
     before_ids = [i.item_id for i in before.items]
     after_ids = [i.item_id for i in after.items]
     # An empty namespace runs no stage at all: nothing was touched.
-    stage = next((s for s in after.trace["stages"] if s["stage"] == "rules"), {})
+    stage: dict[str, Any] = next((s for s in after.trace["stages"] if s["stage"] == "rules"), {})
     return RuleDryRunResponse(
         before=before_ids,
         after=after_ids,
