@@ -34,4 +34,11 @@ def descending_order(scores: np.ndarray) -> np.ndarray:
     return np.lexsort((np.arange(len(scores)), -scores))
 
 
-__all__ = ["DAY_US", "descending_order", "popularity_scores"]
+def long_tail_mask(scores: np.ndarray, head_share: float) -> np.ndarray:
+    """True for items outside the `head_share` most popular (the head; ties by index)."""
+    mask = np.ones(len(scores), dtype=bool)
+    mask[descending_order(scores)[: int(np.ceil(head_share * len(scores)))]] = False
+    return mask
+
+
+__all__ = ["DAY_US", "descending_order", "long_tail_mask", "popularity_scores"]

@@ -18,7 +18,7 @@ from recsys.data.catalog import Catalog
 from recsys.data.interactions import InteractionLog, UserTable
 from recsys.signals.covisitation import covisitation_matrix
 from recsys.signals.event_types import EventTypeTable, event_strength
-from recsys.signals.popularity import descending_order, popularity_scores
+from recsys.signals.popularity import descending_order, long_tail_mask, popularity_scores
 from recsys.signals.vectors import learn_item_vectors
 
 
@@ -121,10 +121,7 @@ class Snapshot:
         """Bool per item: outside the most popular `head_share` of the catalogue."""
 
         def build() -> np.ndarray:
-            order = self.popularity(halflife_days).order
-            mask = np.ones(self.catalog.size, dtype=bool)
-            mask[order[: int(np.ceil(head_share * self.catalog.size))]] = False
-            return mask
+            return long_tail_mask(self.popularity(halflife_days).scores, head_share)
 
         result: np.ndarray = self._memoised(("long_tail", halflife_days, head_share), build)
         return result

@@ -1,0 +1,67 @@
+"""Metrics against hand-computed answers, at exactly the cutoff their name states."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from recsys.offline.metrics import (
+    bootstrap_mean,
+    catalog_coverage,
+    intra_list_similarity,
+    long_tail_mask,
+    long_tail_share,
+    novelty,
+    per_user_ranking_metrics,
+)
+
+
+def test_ndcg_mrr_recall_by_hand() -> None:
+    lists = [[5, 1, 7, 9], [2, 3, 4, 8], [0, 0, 0, 0]]
+    relevant = [{1, 9}, {8}, set()]
+    m = per_user_ranking_metrics(lists, relevant, k=3)
+    # User 0: hit at rank 2 only (9 is at rank 4, beyond @3). Ideal: two hits at ranks 1-2.
+    dcg = 1 / math.log2(3)
+    idcg = 1 + 1 / math.log2(3)
+    assert m["ndcg@3"][0] == pytest.approx(dcg / idcg)
+    assert m["mrr@3"][0] == pytest.approx(0.5)
+    assert m["recall@3"][0] == pytest.approx(0.5)
+    # User 1: the hit is at rank 4, outside the cutoff: every metric @3 is zero.
+    assert m["ndcg@3"][1] == 0 and m["mrr@3"][1] == 0 and m["recall@3"][1] == 0
+    # ...and counts at @4.
+    m4 = per_user_ranking_metrics(lists, relevant, k=4)
+    assert m4["mrr@4"][1] == pytest.approx(0.25)
+    assert m4["ndcg@4"][1] == pytest.approx(1 / math.log2(5))
+    assert m["ndcg@3"][2] == 0  # nothing relevant: 0, not NaN
+
+
+def test_short_lists_and_perfect_lists() -> None:
+    m = per_user_ranking_metrics([[4]], [{4}], k=10)
+    assert m["ndcg@10"][0] == pytest.approx(1.0) and m["precision@10"][0] == pytest.approx(0.1)
+
+
+def test_coverage_tail_novelty_similarity() -> None:
+    lists = [[0, 1], [0, 2]]
+    assert catalog_coverage(lists, 6, k=2) == pytest.approx(0.5)
+    assert catalog_coverage(lists, 6, k=1) == pytest.approx(1 / 6)
+    popularity = np.array([10.0, 5, 1, 1, 0, 0])
+    tail = long_tail_mask(popularity, 0.2)  # head = ceil(1.2) = 2 items: 0 and 1
+    assert list(tail) == [False, False, True, True, True, True]
+    assert long_tail_share(lists, tail, k=2) == pytest.approx(0.25)
+    expected = np.mean(
+        [-math.log2(10 / 17), -math.log2(5 / 17), -math.log2(10 / 17), -math.log2(1 / 17)]
+    )
+    assert novelty(lists, popularity, k=2) == pytest.approx(expected)
+    vectors = np.array([[1.0, 0], [1.0, 0], [0, 1.0], [0, 1.0], [0, 1.0], [0, 1.0]])
+    assert intra_list_similarity([[0, 1], [0, 2]], vectors, k=2) == pytest.approx(0.5)
+
+
+def test_bootstrap_interval_brackets_the_mean_and_is_seeded() -> None:
+    values = np.random.default_rng(0).random(500)
+    a = bootstrap_mean(values, seed=1)
+    b = bootstrap_mean(values, seed=1)
+    assert a == b
+    assert a.low < a.mean < a.high
+    assert a.high - a.low < 0.1
