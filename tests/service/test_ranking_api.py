@@ -9,49 +9,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from recsys.clock import from_micros
-from tests.ranking.shop import NOW, shop_events, shop_items
+from tests.ranking.shop import NOW
 
 NS = "shop"
 
 
 def iso(us: int) -> str:
     return from_micros(us).isoformat().replace("+00:00", "Z")
-
-
-@pytest.fixture
-def shop(client: TestClient, headers: dict, clock) -> TestClient:
-    clock.now = from_micros(NOW)
-    items = [
-        {k: v for k, v in item.items() if k != "created_at_us"}
-        | {"created_at": iso(item["created_at_us"])}
-        for item in shop_items()
-    ]
-    users, events = shop_events()
-    assert (
-        client.post(
-            "/v1/items:upsert", json={"namespace": NS, "items": items}, headers=headers
-        ).status_code
-        == 200
-    )
-    assert (
-        client.post(
-            "/v1/users:upsert", json={"namespace": NS, "users": users}, headers=headers
-        ).status_code
-        == 200
-    )
-    body = [
-        {
-            "event_id": f"e{n}",
-            "user_id": e["user_id"],
-            "item_id": e["item_id"],
-            "type": e["type"],
-            "ts": iso(e["ts_us"]),
-        }
-        for n, e in enumerate(events)
-    ]
-    r = client.post("/v1/events:batch", json={"namespace": NS, "events": body}, headers=headers)
-    assert r.status_code == 200, r.text
-    return client
 
 
 def recommend(client: TestClient, headers: dict, **body: Any) -> dict:

@@ -39,7 +39,11 @@ def resolve(
     """`overrides` must already be validated (they are the caller's, checked at the edge)."""
     segment = None
     if policy.segments:
-        env = build_env(traits=traits, context=context, request=request)
+        # `surface` may come top level or as `context.surface`; `ctx.surface` sees either.
+        ctx = dict(context or {})
+        if surface is not None:
+            ctx["surface"] = surface
+        env = build_env(traits=traits, context=ctx, request=request)
         segment = choose_segment(policy.segments, env, now=from_micros(now_us))
     profile_id = None
     knobs = policy.knobs(base_knobs)
@@ -51,12 +55,9 @@ def resolve(
     starter_segment = segment.segment_id if segment is not None else None
     if starter_segment is None and trait_segment is not None:
         starter_segment = str(trait_segment)
-    rules = applicable(
-        policy.rules,
-        surface=surface,
-        segment_id=segment.segment_id if segment is not None else None,
-        now_us=now_us,
-    )
+    # A rule's segment_id names the segment the response reports: the matching control-plane
+    # segment, else the user's `segment` trait.
+    rules = applicable(policy.rules, surface=surface, segment_id=starter_segment, now_us=now_us)
     return Resolved(
         knobs=knobs,
         explicit_knobs=frozenset(overrides),

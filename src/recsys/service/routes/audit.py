@@ -61,9 +61,9 @@ def list_decisions(
     namespace: Annotated[NamespaceName | None, Query()] = None,
     since: Annotated[AwareDatetime | None, Query()] = None,
     until: Annotated[AwareDatetime | None, Query()] = None,
-    user_id: Annotated[str | None, Query(max_length=256)] = None,
+    user_id: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
     surface: Annotated[str | None, Query(max_length=256)] = None,
-    rule_id: Annotated[str | None, Query(max_length=256)] = None,
+    rule_id: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DecisionsResponse:
     """Newest first."""

@@ -172,7 +172,7 @@ def dry_run_rule(body: RuleDryRun, tenant: TenantDep, state: State, now: Now) ->
     with_rule = applicable(
         (*prepared.served.policy.rules, proposed),
         surface=prepared.request.surface,
-        segment_id=prepared.resolved.segment_id,
+        segment_id=prepared.resolved.starter_segment,
         now_us=prepared.request.now_us,
     )
     snapshot = prepared.served.snapshot

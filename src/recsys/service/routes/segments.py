@@ -110,7 +110,12 @@ def dry_run_segments(
             )
             traits = found[0]["traits"] if found else {}
     policy = policy_from_rows(**rows)
-    env = build_env(traits=traits, context=body.context, request=body.request)
+    # As in ranking: the surface may be given in `request` or `context`; both paths see it.
+    context, request = dict(body.context), dict(body.request)
+    surface = request.get("surface") or context.get("surface")
+    if isinstance(surface, str) and surface:
+        context["surface"] = request["surface"] = surface
+    env = build_env(traits=traits, context=context, request=request)
     result = dry_run(policy.segments, env, now=body.now or now)
     chosen = next((s for s in policy.segments if s.segment_id == result.chosen), None)
     profile_id = chosen.profile_id if chosen and chosen.profile_id in policy.profiles else None
