@@ -86,6 +86,25 @@ def version() -> None:
     typer.echo(__version__)
 
 
+def _register_playbook() -> None:
+    from recsys.cli import playbook, tuning
+
+    app.command("reset")(playbook.reset)
+    app.command("eval")(tuning.quality_eval)
+    app.command("tune")(tuning.tune)
+    app.command("guardrails")(tuning.guardrails)
+    app.command("seed")(playbook.seed)
+    app.add_typer(playbook.profile_app, name="profile")
+
+
+_register_playbook()
+
+
+def run_script(verb: list[str], argv: list[str]) -> None:
+    """Entry point of analysis/scripts/*.py: `recsys <verb...> <argv>`."""
+    app(args=[*verb, *argv], prog_name="recsys")
+
+
 def main() -> None:
     app()
 

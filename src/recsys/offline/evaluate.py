@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from recsys.clock import from_micros
 from recsys.config.knobs import KnobValues, parse_overrides
 from recsys.data.catalog import build_catalog
 from recsys.offline.dataset import NamespaceData, TemporalSplit
@@ -50,6 +51,11 @@ POPULARITY_BASELINE: dict[str, Any] = {
     "brand_cap": 0,
     "category_cap": 0,
 }
+
+
+def iso(micros: int) -> str:
+    """RFC 3339 with microseconds, as the API writes it."""
+    return from_micros(micros).isoformat().replace("+00:00", "Z")
 
 
 class Ranker(Protocol):
@@ -90,7 +96,7 @@ class LocalRanker:
             self.policy,
             base_knobs=self.base_knobs,
             traits=traits,
-            context={"as_of": self.cut_us},
+            context={"as_of": iso(self.cut_us)},
             request={"surface": self.surface, "k": k, "user_id": user_id},
             surface=self.surface,
             overrides=parse_overrides(overrides),
@@ -254,6 +260,7 @@ __all__ = [
     "Ranker",
     "Reference",
     "evaluate",
+    "iso",
     "lift_report",
     "run_lists",
     "score_lists",

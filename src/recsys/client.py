@@ -1,0 +1,159 @@
+"""A small synchronous HTTP client for the RecSys API, used by the playbook toolkit.
+
+Errors come back as `ApiCallError` carrying the server's error body. Listing helpers follow the
+cursor to the end; pushing helpers split into the API's batch limits."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import httpx
+
+ITEMS_PER_BATCH = 1000
+USERS_PER_BATCH = 1000
+EVENTS_PER_BATCH = 5000
+
+
+class ApiCallError(RuntimeError):
+    def __init__(self, method: str, path: str, status: int, body: Any) -> None:
+        self.status = status
+        self.body = body
+        code = body.get("code") if isinstance(body, dict) else None
+        message = body.get("message") if isinstance(body, dict) else str(body)[:300]
+        super().__init__(f"{method} {path} -> {status} {code or ''}: {message}")
+
+
+class RecsysClient:
+    def __init__(
+        self,
+        base_url: str,
+        org_id: str,
+        *,
+        insecure: bool = False,
+        timeout: float = 60.0,
+        api_key: str | None = None,
+        sleep_ms: int = 0,
+    ) -> None:
+        headers = {"X-Org-ID": org_id}
+        if api_key:
+            headers["X-API-Key"] = api_key
+        self.base_url = base_url.rstrip("/")
+        self.org_id = org_id
+        self.sleep_s = sleep_ms / 1000.0
+        self._http = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout, verify=not insecure
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> RecsysClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- raw calls ----------------------------------------------------------------------------
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        throttle: bool = False,
+    ) -> Any:
+        if throttle and self.sleep_s > 0:
+            time.sleep(self.sleep_s)
+        response = self._http.request(method, path, json=json, params=params)
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = response.text
+        if response.status_code >= 400:
+            raise ApiCallError(method, path, response.status_code, body)
+        return body
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.call("GET", path, params={k: v for k, v in params.items() if v is not None})
+
+    def post(self, path: str, body: Any) -> Any:
+        return self.call("POST", path, json=body)
+
+    # --- data ---------------------------------------------------------------------------------
+
+    def pages(self, kind: str, namespace: str, **filters: Any) -> Iterator[dict[str, Any]]:
+        """Every row of GET /v1/{kind}, following next_page_token."""
+        token = None
+        while True:
+            body = self.get(
+                f"/v1/{kind}", namespace=namespace, limit=1000, page_token=token, **filters
+            )
+            yield from body[kind]
+            token = body.get("next_page_token")
+            if not token:
+                return
+
+    def push(self, kind: str, namespace: str, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+        """Upsert items/users or append events, in API-sized batches; returns summed counts."""
+        path, key, size = {
+            "items": ("/v1/items:upsert", "items", ITEMS_PER_BATCH),
+            "users": ("/v1/users:upsert", "users", USERS_PER_BATCH),
+            "events": ("/v1/events:batch", "events", EVENTS_PER_BATCH),
+        }[kind]
+        totals: dict[str, int] = {}
+        for start in range(0, len(rows), size):
+            body = self.post(path, {"namespace": namespace, key: list(rows[start : start + size])})
+            for name, value in body.items():
+                if isinstance(value, int):
+                    totals[name] = totals.get(name, 0) + value
+        return totals
+
+    def delete_all(self, namespace: str) -> dict[str, int]:
+        return {
+            kind: int(self.post(f"/v1/{kind}:delete", {"namespace": namespace})["deleted_count"])
+            for kind in ("events", "users", "items")
+        }
+
+    # --- ranking ------------------------------------------------------------------------------
+
+    def recommend(self, namespace: str, **body: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.call(
+            "POST", "/v1/recommendations", json={"namespace": namespace, **body}, throttle=True
+        )
+        return result
+
+    # --- control plane ------------------------------------------------------------------------
+
+    def config(self, namespace: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.get("/v1/admin/recommendation/config", namespace=namespace)
+        return result
+
+    def set_config(
+        self, namespace: str, config: Mapping[str, Any], *, author: str, notes: str = ""
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = self.post(
+            "/v1/admin/recommendation/config",
+            {"namespace": namespace, "config": dict(config), "author": author, "notes": notes},
+        )
+        return result
+
+    def list_all(self, path: str, key: str, **params: Any) -> list[dict[str, Any]]:
+        return list(self.get(path, **params)[key])
+
+
+def chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+__all__ = ["ApiCallError", "RecsysClient", "chunks"]

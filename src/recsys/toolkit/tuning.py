@@ -1,0 +1,379 @@
+"""The tuning harness: sweep knob configurations, score each with the offline evaluator (local
+engine or over HTTP), judge it against guardrails, and write the run folder: run_###.json,
+summary.json, charts, report.md and a zipped evidence bundle."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recsys.client import RecsysClient
+from recsys.config.knobs import KnobValues
+from recsys.offline.dataset import NamespaceData, TemporalSplit, temporal_split
+from recsys.offline.evaluate import (
+    POPULARITY_BASELINE,
+    LocalRanker,
+    Ranker,
+    Reference,
+    evaluate,
+    run_lists,
+    score_lists,
+)
+from recsys.offline.guardrails import Thresholds, quality_checks, verdict
+from recsys.policy.namespace import NamespacePolicy
+from recsys.toolkit.evidence import bundle, fingerprint, manifest, new_folder, stamp, write_json
+from recsys.toolkit.runs import TUNING_RUNS, segment_alias
+
+# Sweep flag -> knob override key.
+PARAMETERS: dict[str, str] = {
+    "alphas": "blend_alpha",
+    "betas": "blend_beta",
+    "gammas": "blend_gamma",
+    "mmrs": "mmr_lambda",
+    "fanouts": "popularity_fanout",
+    "profile_boosts": "profile_boost",
+    "starter_blend_weights": "profile_starter_blend_weight",
+}
+OBJECTIVES = ("ndcg_lift", "segment_ndcg_lift", "mrr_lift", "catalog_coverage", "long_tail_share")
+
+
+@dataclass(frozen=True)
+class SweepSpace:
+    values: Mapping[str, Sequence[float]]  # knob key -> candidate values
+
+    def configurations(self, *, grid: bool, samples: int, seed: int) -> list[dict[str, Any]]:
+        """The full grid, or `samples` distinct grid points drawn with `seed`."""
+        keys = sorted(self.values)
+        points = [
+            dict(zip(keys, combo, strict=True))
+            for combo in itertools.product(*(self.values[k] for k in keys))
+        ]
+        if grid or samples >= len(points):
+            return points
+        rng = np.random.default_rng(seed)
+        chosen = sorted(rng.choice(len(points), size=samples, replace=False).tolist())
+        return [points[i] for i in chosen]
+
+
+@dataclass
+class TuningPlan:
+    namespace: str
+    configurations: list[dict[str, Any]]
+    base_overrides: dict[str, Any] = field(default_factory=dict)
+    segment: str | None = None
+    engine: str = "local"
+    limit_users: int | None = 150
+    seed: int = 2025
+    profile_name: str | None = None
+    command: str = ""
+
+
+def _objectives(result: Mapping[str, Any], segment: str | None) -> dict[str, float]:
+    lift = result["lift"]
+    metrics = result["metrics"]
+    segment_metrics = result["segments"].get(segment, {}) if segment else {}
+    segment_base = result["_baseline"].segments.get(segment, {}) if segment else {}
+
+    def relative(new: float, old: float) -> float:
+        return (new - old) / old if old > 0 else float("nan")
+
+    if segment:
+        seg_ndcg = relative(segment_metrics.get("ndcg@10", 0.0), segment_base.get("ndcg@10", 0.0))
+        seg_mrr = relative(segment_metrics.get("mrr@10", 0.0), segment_base.get("mrr@10", 0.0))
+    else:
+        seg_ndcg, seg_mrr = lift["ndcg@10"]["relative"], lift["mrr@10"]["relative"]
+    return {
+        "ndcg_lift": lift["ndcg@10"]["relative"],
+        "mrr_lift": lift["mrr@10"]["relative"],
+        "segment_ndcg_lift": seg_ndcg,
+        "segment_mrr_lift": seg_mrr,
+        "catalog_coverage": metrics["catalog_coverage"],
+        "long_tail_share": metrics["long_tail_share"],
+        "ndcg@10": metrics["ndcg@10"],
+    }
+
+
+def pareto_front(points: Sequence[tuple[int, float, float]]) -> list[int]:
+    """Runs not dominated on (ndcg lift, coverage), both maximised."""
+    front = []
+    for run, x, y in points:
+        dominated = any(
+            (x2 >= x and y2 >= y) and (x2 > x or y2 > y) for r2, x2, y2 in points if r2 != run
+        )
+        if not dominated and not (np.isnan(x) or np.isnan(y)):
+            front.append(run)
+    return sorted(front)
+
+
+def run_sweep(
+    plan: TuningPlan,
+    data: NamespaceData,
+    *,
+    base_knobs: KnobValues,
+    thresholds: Thresholds,
+    now: datetime,
+    client: RecsysClient | None = None,
+    policy: NamespacePolicy | None = None,
+    progress: Callable[[int], None] | None = None,
+    root: Path = TUNING_RUNS,
+) -> Path:
+    """Evaluate every configuration; write and return the run folder."""
+    started = time.perf_counter()
+    split = _split_for(plan, data)
+    local = LocalRanker(data, cut_us=split.cut_us, base_knobs=base_knobs, policy=policy)
+    reference = Reference.from_snapshot(local.snapshot)
+    ranker: Ranker = local
+    if plan.engine == "http":
+        if client is None:
+            raise ValueError("the http engine needs a client")
+        from recsys.offline.http_ranker import HttpRanker
+
+        ranker = HttpRanker(client, plan.namespace, cut_us=split.cut_us)
+    segments = data.segments()
+    users = list(split.users)
+    baseline_overrides = {**plan.base_overrides, **POPULARITY_BASELINE}
+    baseline = score_lists(
+        users, run_lists(ranker, users, baseline_overrides), split, reference, segments
+    )
+    folder = new_folder(root, f"{plan.namespace}_{stamp(now)}")
+    runs: list[dict[str, Any]] = []
+    for number, parameters in enumerate(plan.configurations, start=1):
+        overrides = {**plan.base_overrides, **parameters}
+        t0 = time.perf_counter()
+        result = evaluate(
+            ranker,
+            split,
+            reference,
+            segments,
+            overrides=overrides,
+            baseline=baseline,
+            seed=plan.seed,
+        )
+        objectives = _objectives(result, plan.segment)
+        judged = verdict(quality_checks(objectives, thresholds))
+        evaluation = result["_evaluation"]
+        record = {
+            "run": number,
+            "namespace": plan.namespace,
+            "segment": plan.segment,
+            "engine": plan.engine,
+            "parameters": parameters,
+            "overrides": overrides,
+            "users": result["users"],
+            "metrics": result["metrics"],
+            "baseline": result["baseline"],
+            "lift": result["lift"],
+            "segments": result["segments"],
+            "segment_lift": result["segment_lift"],
+            "objectives": objectives,
+            "guardrails": judged,
+            "samples": _samples(ranker, evaluation, plan, split),
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+        write_json(folder / f"run_{number:03d}.json", record)
+        runs.append(record)
+        if progress:
+            progress(1)
+    summary = _summary(plan, runs, split, thresholds, data, now, time.perf_counter() - started)
+    write_json(folder / "summary.json", summary)
+    _charts(folder, runs, summary)
+    (folder / "report.md").write_text(_report(summary, runs))
+    manifest(
+        folder,
+        tool="tuning_harness",
+        now=now,
+        extra={"namespace": plan.namespace, "command": plan.command},
+    )
+    bundle(folder)
+    return folder
+
+
+def _split_for(plan: TuningPlan, data: NamespaceData) -> TemporalSplit:
+    split = temporal_split(data, seed=plan.seed)
+    users = list(split.users)
+    if plan.segment:
+        segments = data.segments()
+        users = [u for u in users if segments.get(u) == plan.segment]
+    if plan.limit_users is not None and len(users) > plan.limit_users:
+        rng = np.random.default_rng(plan.seed)
+        users = sorted(rng.choice(users, size=plan.limit_users, replace=False).tolist())
+    return TemporalSplit(split.cut_us, tuple(users), {u: split.relevant[u] for u in users})
+
+
+def _samples(
+    ranker: Ranker, evaluation: Any, plan: TuningPlan, split: TemporalSplit
+) -> list[dict[str, Any]]:
+    http_samples = getattr(ranker, "samples", None)
+    if http_samples:
+        return list(http_samples)
+    return [
+        {
+            "request": {
+                "namespace": plan.namespace,
+                "user_id": user,
+                "k": len(items),
+                "context": {"as_of": split.cut_us},
+            },
+            "response": {"items": items},
+            "relevant": sorted(split.relevant[user]),
+        }
+        for user, items in list(zip(evaluation.users, evaluation.lists, strict=True))[:3]
+    ]
+
+
+def _summary(
+    plan: TuningPlan,
+    runs: list[dict[str, Any]],
+    split: TemporalSplit,
+    thresholds: Thresholds,
+    data: NamespaceData,
+    now: datetime,
+    seconds: float,
+) -> dict[str, Any]:
+    best = {}
+    for objective in OBJECTIVES:
+        scored = [
+            (r["objectives"][objective], -r["run"])
+            for r in runs
+            if not np.isnan(r["objectives"][objective])
+        ]
+        if scored:
+            best[objective] = -max(scored)[1]
+    return {
+        "namespace": plan.namespace,
+        "aliases": [segment_alias(plan.segment)] if plan.segment else [],
+        "segment": plan.segment,
+        "engine": plan.engine,
+        "profile_name": plan.profile_name,
+        "created_at": now.isoformat(),
+        "seconds": round(seconds, 3),
+        "seed": plan.seed,
+        "command": plan.command,
+        "split": {"cut_us": split.cut_us, "users": len(split.users)},
+        "data_fingerprint": fingerprint(
+            {
+                "items": len(data.items),
+                "users": len(data.users),
+                "events": len(data.events),
+                "last_ts": int(data.events.ts_us.max()) if len(data.events) else 0,
+            }
+        ),
+        "thresholds": {"source": thresholds.source, "quality": dict(thresholds.quality)},
+        "runs": [
+            {
+                "run": r["run"],
+                "parameters": r["parameters"],
+                "objectives": r["objectives"],
+                "metrics": {
+                    k: r["metrics"][k]
+                    for k in (
+                        "ndcg@10",
+                        "mrr@10",
+                        "recall@20",
+                        "catalog_coverage",
+                        "long_tail_share",
+                    )
+                },
+                "guardrails": r["guardrails"],
+            }
+            for r in runs
+        ],
+        "best": best,
+        "pareto": pareto_front(
+            [
+                (r["run"], r["objectives"]["ndcg_lift"], r["objectives"]["catalog_coverage"])
+                for r in runs
+            ]
+        ),
+        "passed": sum(1 for r in runs if r["guardrails"]["passed"]),
+        "failed": sum(1 for r in runs if not r["guardrails"]["passed"]),
+    }
+
+
+def _charts(folder: Path, runs: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lifts = [r["objectives"]["ndcg_lift"] for r in runs]
+    coverage = [r["objectives"]["catalog_coverage"] for r in runs]
+    pareto = set(summary["pareto"])
+    fig, ax = plt.subplots(figsize=(7, 5))
+    colours = ["tab:red" if r["run"] in pareto else "tab:blue" for r in runs]
+    ax.scatter(coverage, lifts, c=colours)
+    for r, x, y in zip(runs, coverage, lifts, strict=True):
+        if r["run"] in pareto:
+            ax.annotate(str(r["run"]), (x, y), textcoords="offset points", xytext=(4, 4))
+    ax.set_xlabel("catalog coverage (top 10)")
+    ax.set_ylabel("NDCG@10 lift over popularity (relative)")
+    ax.set_title(f"{summary['namespace']}: runs (red = Pareto set)")
+    fig.tight_layout()
+    fig.savefig(folder / "tradeoff.png", dpi=100)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(max(6, len(runs) * 0.08), 4))
+    ax.bar([r["run"] for r in runs], [r["metrics"]["ndcg@10"] for r in runs])
+    ax.axhline(
+        runs[0]["baseline"]["ndcg@10"] if runs else 0,
+        color="grey",
+        linestyle="--",
+        label="popularity baseline",
+    )
+    ax.set_xlabel("run")
+    ax.set_ylabel("NDCG@10")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(folder / "ndcg_by_run.png", dpi=100)
+    plt.close(fig)
+
+
+def _report(summary: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+    lines = [
+        f"# Tuning report: {summary['namespace']}",
+        "",
+        f"- Created: {summary['created_at']} ({summary['seconds']} s, "
+        f"engine `{summary['engine']}`)",
+        f"- Segment: {summary['segment'] or 'all users'}; "
+        f"users evaluated: {summary['split']['users']}",
+        f"- Runs: {len(runs)}; passed guardrails: {summary['passed']}; failed: {summary['failed']}",
+        f"- Command: `{summary['command']}`",
+        "",
+        "## Best runs",
+        "",
+        "| objective | run | value |",
+        "|---|---|---|",
+    ]
+    by_run = {r["run"]: r for r in runs}
+    for objective, run in summary["best"].items():
+        lines.append(f"| {objective} | {run} | {by_run[run]['objectives'][objective]:.4f} |")
+    lines += [
+        "",
+        f"Pareto set (NDCG lift vs coverage): {summary['pareto']}",
+        "",
+        "![trade-off](tradeoff.png)",
+        "",
+        "## All runs",
+        "",
+        "| run | " + " | ".join(PARAMETERS.values()) + " | ndcg@10 | lift | coverage | "
+        "long tail | guardrails |",
+        "|" + "---|" * (len(PARAMETERS) + 6),
+    ]
+    for r in runs:
+        params = " | ".join(f"{r['parameters'].get(k, '')}" for k in PARAMETERS.values())
+        o = r["objectives"]
+        lines.append(
+            f"| {r['run']} | {params} | {r['metrics']['ndcg@10']:.4f} | {o['ndcg_lift']:.3f} | "
+            f"{o['catalog_coverage']:.3f} | {o['long_tail_share']:.3f} | "
+            f"{'pass' if r['guardrails']['passed'] else 'FAIL'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["OBJECTIVES", "PARAMETERS", "SweepSpace", "TuningPlan", "pareto_front", "run_sweep"]
