@@ -1,12 +1,16 @@
-"""Docs are part of the feature: every shell example that talks to $BASE_URL is executed against a
-real server, and a ```json block right after it is the expected answer (a subset match; the
-string "..." matches anything)."""
+"""Docs are part of the feature: every shell example that talks to $BASE_URL or runs an analysis
+script is executed against a real server, in order, as one shell session would (exports carry
+over), and a ```json block right after it is the expected answer (a subset match; the string
+"..." matches anything)."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -26,7 +30,11 @@ def examples(doc: Path) -> list[tuple[str, Any]]:
     matches = list(FENCE.finditer(doc.read_text()))
     for index, match in enumerate(matches):
         lang, body = match.group(1), match.group(2)
-        if lang != "bash" or "$BASE_URL" not in body:
+        only_exports = all(
+            line.startswith("export ") for line in body.strip().splitlines() if line.strip()
+        )
+        runnable = "$BASE_URL" in body or "analysis/scripts/" in body or only_exports
+        if lang != "bash" or not runnable:
             continue
         expected = None
         following = matches[index + 1] if index + 1 < len(matches) else None
@@ -41,7 +49,10 @@ def documents(stdout: str) -> list[Any]:
     decoder = json.JSONDecoder()
     out, pos, text = [], 0, stdout.strip()
     while pos < len(text):
-        value, end = decoder.raw_decode(text, pos)
+        try:
+            value, end = decoder.raw_decode(text, pos)
+        except ValueError:
+            break  # plain-text output (tables, progress lines): nothing more to compare
         out.append(value)
         pos = end
         while pos < len(text) and text[pos].isspace():
@@ -71,19 +82,31 @@ DOCS_WITH_EXAMPLES = [d for d in DOCS if examples(d)]
 @pytest.mark.parametrize("doc", DOCS_WITH_EXAMPLES, ids=lambda d: d.name)
 def test_doc_examples_run_as_written(doc: Path, tmp_path: Path) -> None:
     database_url = f"sqlite:///{tmp_path / 'docs.db'}"
+    # Playbook-style examples run the analysis scripts from a checkout-like folder.
+    shutil.copy(ROOT / "guardrails.yml", tmp_path / "guardrails.yml")
+    shutil.copytree(ROOT / "analysis" / "scripts", tmp_path / "analysis" / "scripts")
+    (tmp_path / "bin").mkdir()
+    # A wrapper, not a symlink: the interpreter finds its virtualenv from the path it runs as.
+    wrapper = tmp_path / "bin" / "python"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
     with running_server(database_url, workdir=tmp_path) as server:
         env_prefix = f"export BASE_URL={server.base_url}\nexport ORG_ID={uuid.uuid4()}\n"
         for script, expected in examples(doc):
             script = script.replace("http://localhost:8000", server.base_url)
             script = re.sub(r"^export ORG_ID=.*$", "", script, flags=re.M)
+            # Variables a page exports stay set for its later examples, as in one shell.
+            exports = [line for line in script.splitlines() if line.startswith("export ")]
             out = subprocess.run(
                 ["bash", "-euo", "pipefail", "-c", env_prefix + script],
+                env={**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"},
                 capture_output=True,
                 text=True,
                 timeout=120,
                 cwd=tmp_path,
             )
             assert out.returncode == 0, f"{doc.name}: {script}\n{out.stderr}"
+            env_prefix += "".join(f"{line}\n" for line in exports)
             produced = documents(out.stdout)
             if expected is None:
                 errors = [d for d in produced if isinstance(d, dict) and "code" in d]
