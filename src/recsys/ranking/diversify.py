@@ -50,9 +50,13 @@ def mmr_order(
     sizes = None
     if use_mmr and vectors is None and features is not None:
         sizes = np.asarray(features.getnnz(axis=1), dtype=np.float64)
+    evidence = relevance > 0
     while len(chosen) < k and open_.any():
         objective = mmr_lambda * relevance - (1.0 - mmr_lambda) * max_sim if use_mmr else relevance
-        masked = np.where(open_, objective, -np.inf)
+        # An item with no evidence at all scores 0, which beats a relevant item whose penalty
+        # makes it negative: only fall back to evidence-free items once the others are used up.
+        eligible = open_ & evidence if (open_ & evidence).any() else open_
+        masked = np.where(eligible, objective, -np.inf)
         pick = int(np.argmax(masked))  # first maximum = lowest position on ties
         open_[pick] = False
         b, c = int(brand[pick]), int(category[pick])

@@ -230,7 +230,7 @@ class Pipeline:
         )
 
         # 7. Rules: BLOCK removes, PIN reserves slots, BOOST adds to the score before MMR.
-        effects = self._rules(snapshot, request, candidates.items)
+        effects = self._rules(snapshot, request, candidates.items, context.excluded_items)
         pinned: tuple[tuple[int, int], ...] = ()
         if effects is not None:
             score = score + effects.boost
@@ -408,14 +408,16 @@ class Pipeline:
         )
 
     @staticmethod
-    def _rules(snapshot: Snapshot, request: RankRequest, items: np.ndarray) -> RuleEffects | None:
+    def _rules(
+        snapshot: Snapshot, request: RankRequest, items: np.ndarray, excluded: np.ndarray
+    ) -> RuleEffects | None:
         if not request.rules or not request.knobs["rules_enable"]:
             return None
         catalog = snapshot.catalog
         pinnable = items
         if request.mode == "recommend":
             # An ITEM pin may bring in an item that no source proposed, but only one that the
-            # request's own filters would have let through.
+            # request's own filters and the user's exclusions would have let through.
             named = catalog.indices_of(
                 i
                 for r in request.rules
@@ -424,8 +426,10 @@ class Pipeline:
             )
             extra = np.setdiff1d(named, items)
             if len(extra):
-                drop = ~catalog.available[extra] | np.isin(
-                    extra, catalog.indices_of(request.exclude_item_ids)
+                drop = (
+                    ~catalog.available[extra]
+                    | np.isin(extra, catalog.indices_of(request.exclude_item_ids))
+                    | np.isin(extra, excluded)  # e.g. what the user just bought
                 )
                 for mask in constraint_masks(catalog, extra, request.constraints).values():
                     drop |= mask
