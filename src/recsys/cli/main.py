@@ -87,14 +87,23 @@ def version() -> None:
 
 
 def _register_playbook() -> None:
-    from recsys.cli import playbook, tuning
+    """Add the playbook's commands (their modules import only typer until a command runs)."""
+    from recsys.cli import optimize, playbook, scenarios, tools, tuning
 
     app.command("reset")(playbook.reset)
-    app.command("eval")(tuning.quality_eval)
-    app.command("tune")(tuning.tune)
-    app.command("guardrails")(tuning.guardrails)
     app.command("seed")(playbook.seed)
     app.add_typer(playbook.profile_app, name="profile")
+    app.command("eval")(tuning.quality_eval)
+    app.command("tune")(tuning.tune)
+    app.command("optimize")(optimize.optimize)
+    app.command("guardrails")(tuning.guardrails)
+    app.command("scenarios")(scenarios.scenarios)
+    app.command("simulate")(tools.simulate)
+    app.command("determinism")(tools.determinism)
+    app.command("load")(tools.load)
+    app.command("rules-check")(tools.rules_check)
+    app.command("exposure")(tools.exposure)
+    app.command("profile-coverage")(tools.profile_coverage)
 
 
 _register_playbook()
