@@ -16,7 +16,58 @@ class Diversified:
     deferred: np.ndarray  # positions pushed behind the list by caps (rerank keeps them)
 
 
+def pool_size(k: int) -> int:
+    """MMR looks at the most relevant 4k + 50 candidates (at least 100): items further down
+    could only be picked with near-zero relevance, and skipping them keeps a request at
+    O(k x pool) instead of O(k x candidates)."""
+    return max(4 * k + 50, 100)
+
+
 def mmr_order(
+    *,
+    relevance: np.ndarray,
+    k: int,
+    mmr_lambda: float,
+    vectors: np.ndarray | None,
+    features: sp.csr_matrix | None,
+    brand: np.ndarray,
+    category: np.ndarray,
+    brand_cap: int,
+    category_cap: int,
+) -> Diversified:
+    """Greedy MMR over the candidate pool (see `pool_size`); the whole candidate set is used
+    only when caps leave the pool short of k items."""
+    n = len(relevance)
+    pool = pool_size(k)
+    if n > pool:
+        top = np.sort(np.lexsort((np.arange(n), -relevance))[:pool])
+        sub = _mmr_order(
+            relevance=relevance[top],
+            k=k,
+            mmr_lambda=mmr_lambda,
+            vectors=None if vectors is None else vectors[top],
+            features=None if features is None else features[top],
+            brand=brand[top],
+            category=category[top],
+            brand_cap=brand_cap,
+            category_cap=category_cap,
+        )
+        if len(sub.order) >= min(k, n) or not (brand_cap or category_cap):
+            return Diversified(top[sub.order], sub.penalty, sub.cap_skips, top[sub.deferred])
+    return _mmr_order(
+        relevance=relevance,
+        k=k,
+        mmr_lambda=mmr_lambda,
+        vectors=vectors,
+        features=features,
+        brand=brand,
+        category=category,
+        brand_cap=brand_cap,
+        category_cap=category_cap,
+    )
+
+
+def _mmr_order(
     *,
     relevance: np.ndarray,
     k: int,
@@ -89,4 +140,4 @@ def mmr_order(
     )
 
 
-__all__ = ["Diversified", "mmr_order"]
+__all__ = ["Diversified", "mmr_order", "pool_size"]
