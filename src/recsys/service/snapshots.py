@@ -120,6 +120,11 @@ class SnapshotRegistry:
 
     # --- request path -------------------------------------------------------------------------
 
+    def is_warm(self, org_id: str, namespace: str) -> bool:
+        """True when `current` would answer without building anything."""
+        state = self._namespaces.get((org_id, namespace))
+        return state is not None and state.served is not None
+
     def current(self, org_id: str, namespace: str) -> Served:
         """The namespace's snapshot and policy; built synchronously only the first time."""
         state = self._state(org_id, namespace)

@@ -4,9 +4,11 @@ RankRequest, pick the snapshot, run the one pipeline, translate back."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from recsys.ranking import RankResult
@@ -37,20 +39,24 @@ router = APIRouter(tags=["ranking"], responses=V1_ERRORS)
     response_model_exclude_none=True,
     summary="Top-k recommendations for a user (or a cold-start list)",
 )
-def recommendations(
+async def recommendations(
     body: RecommendationsRequest, tenant: TenantDep, state: State, now: Now
 ) -> RecommendationsResponse:
     started = time.perf_counter()
-    prepared = prepare(
-        state,
-        tenant.org_id,
-        body,
-        now,
-        k=body.k,
-        constraints=constraints_of(body.constraints),
-        exclude_item_ids=tuple(body.constraints.exclude_item_ids),
-    )
-    return _rank(state, tenant.org_id, body.namespace, prepared, body, started)
+
+    def work() -> RecommendationsResponse:
+        prepared = prepare(
+            state,
+            tenant.org_id,
+            body,
+            now,
+            k=body.k,
+            constraints=constraints_of(body.constraints),
+            exclude_item_ids=tuple(body.constraints.exclude_item_ids),
+        )
+        return _rank(state, tenant.org_id, body.namespace, prepared, body, started)
+
+    return await _run(state, tenant.org_id, body, work)
 
 
 @router.post(
@@ -59,29 +65,40 @@ def recommendations(
     response_model_exclude_none=True,
     summary="Reorder the caller's items (never adds an id)",
 )
-def rerank(
+async def rerank(
     body: RerankRequest, tenant: TenantDep, state: State, now: Now
 ) -> RecommendationsResponse:
     started = time.perf_counter()
-    prepared = prepare(
-        state,
-        tenant.org_id,
-        body,
-        now,
-        k=len(body.items),
-        mode="rerank",
-        candidate_item_ids=tuple(i.item_id for i in body.items),
-        candidate_scores=tuple(i.score for i in body.items),
-    )
-    return _rank(
-        state,
-        tenant.org_id,
-        body.namespace,
-        prepared,
-        body,
-        started,
-        limit=body.k,
-    )
+
+    def work() -> RecommendationsResponse:
+        prepared = prepare(
+            state,
+            tenant.org_id,
+            body,
+            now,
+            k=len(body.items),
+            mode="rerank",
+            candidate_item_ids=tuple(i.item_id for i in body.items),
+            candidate_scores=tuple(i.score for i in body.items),
+        )
+        return _rank(state, tenant.org_id, body.namespace, prepared, body, started, limit=body.k)
+
+    return await _run(state, tenant.org_id, body, work)
+
+
+async def _run(
+    state: ServiceState,
+    org_id: str,
+    body: RecommendationsRequest | RerankRequest,
+    work: Callable[[], RecommendationsResponse],
+) -> RecommendationsResponse:
+    """Rank inline on the event loop when the snapshot is warm: a ranking is a couple of
+    milliseconds of numpy, cheaper than a hop to the threadpool and back. The first request of
+    a namespace, and point-in-time requests (which may build a snapshot), run in the
+    threadpool so that a build never blocks the loop."""
+    if "as_of" not in body.context and state.snapshots.is_warm(org_id, body.namespace):
+        return work()
+    return await run_in_threadpool(work)
 
 
 def _rank(
