@@ -1,4 +1,9 @@
-"""Annotated dependency aliases: the one place routes get tenancy, the store and the clock."""
+"""Annotated dependency aliases: the one place routes get tenancy, the store and the clock.
+
+Every dependency here is `async def` although none awaits: they only read attributes or check
+headers, and FastAPI runs a plain `def` dependency in the threadpool (one thread hop each, per
+request). Nothing here may block.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from recsys.service.writes import Writes
 from recsys.store import Store
 
 
-def get_state(request: Request) -> ServiceState:
+async def get_state(request: Request) -> ServiceState:
     state: ServiceState = request.app.state.recsys
     return state
 
@@ -25,19 +30,19 @@ def get_state(request: Request) -> ServiceState:
 State = Annotated[ServiceState, Depends(get_state)]
 
 
-def get_store(state: State) -> Store:
+async def get_store(state: State) -> Store:
     return state.store
 
 
-def get_now(state: State) -> datetime:
+async def get_now(state: State) -> datetime:
     return state.clock()
 
 
-def get_metrics(state: State) -> ServiceMetrics:
+async def get_metrics(state: State) -> ServiceMetrics:
     return state.metrics
 
 
-def get_writes(state: State) -> Writes:
+async def get_writes(state: State) -> Writes:
     return state.writes
 
 
@@ -63,7 +68,7 @@ def _bearer(authorization: str | None) -> str | None:
     return token.strip()
 
 
-def get_tenant(
+async def get_tenant(
     state: State,
     x_org_id: Annotated[
         str | None, Header(alias="X-Org-ID", description="Tenant (org) UUID.")

@@ -109,7 +109,8 @@ events = Table(
     Column("meta", Json, nullable=False),
     UniqueConstraint("org_id", "namespace", "event_id"),
     Index(None, "org_id", "namespace", "id"),
-    Index(None, "org_id", "namespace", "user_id"),
+    # No index on user_id (dropped in migration 0004): every ingested event would update a
+    # random page of it. Filtering by user scans the namespace's events in id order instead.
     # SQLite would otherwise hand out max(id) + 1 again after the newest events are deleted,
     # putting new events behind a reader's `after_id` cursor; PostgreSQL sequences never reuse.
     sqlite_autoincrement=True,
