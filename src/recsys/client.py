@@ -6,7 +6,7 @@ cursor to the end; pushing helpers split into the API's batch limits."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -145,15 +145,4 @@ class RecsysClient:
         return list(self.get(path, **params)[key])
 
 
-def chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-__all__ = ["ApiCallError", "RecsysClient", "chunks"]
+__all__ = ["ApiCallError", "RecsysClient"]

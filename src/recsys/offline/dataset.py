@@ -18,12 +18,6 @@ class NamespaceData:
     users: Sequence[Mapping[str, Any]]  # {user_id, traits}
     events: EventLog  # in ingestion order (the server's event id order)
 
-    def segment_of(self, user_id: str) -> str:
-        for user in self.users:
-            if user["user_id"] == user_id:
-                return str((user.get("traits") or {}).get("segment", "unknown"))
-        return "unknown"
-
     def segments(self) -> dict[str, str]:
         return {
             str(u["user_id"]): str((u.get("traits") or {}).get("segment", "unknown"))
