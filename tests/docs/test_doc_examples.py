@@ -90,6 +90,10 @@ def test_doc_examples_run_as_written(doc: Path, tmp_path: Path) -> None:
     wrapper = tmp_path / "bin" / "python"
     wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
     wrapper.chmod(0o755)
+    # `recsys` in the docs means the project's command, whether or not the venv is on PATH.
+    command = tmp_path / "bin" / "recsys"
+    command.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m recsys.cli.main "$@"\n')
+    command.chmod(0o755)
     with running_server(database_url, workdir=tmp_path) as server:
         env_prefix = f"export BASE_URL={server.base_url}\nexport ORG_ID={uuid.uuid4()}\n"
         for script, expected in examples(doc):

@@ -117,6 +117,27 @@ def fewer_candidates(low: RankResult, high: RankResult) -> None:
     assert proposed(low) < proposed(high)
 
 
+def more_sourced(source: str) -> Callable[[RankResult, RankResult], None]:
+    def check(low: RankResult, high: RankResult) -> None:
+        def proposed(r: RankResult) -> int:
+            return int(r.trace["extras"]["candidate_sources"].get(source, 0))
+
+        assert proposed(low) < proposed(high)
+
+    return check
+
+
+# Rank by the item model alone, without diversification, so its own knobs show.
+ITEM_MODEL_ONLY = (
+    ("blend_alpha", 0.0),
+    ("blend_beta", 0.0),
+    ("blend_gamma", 0.0),
+    ("blend_delta", 1.0),
+    ("profile_boost", 0.0),
+    ("mmr_lambda", 1.0),
+)
+
+
 def excluded_only_when(item: str, excluded_at: str) -> Callable[[RankResult, RankResult], None]:
     def check(low: RankResult, high: RankResult) -> None:
         excluded, shown = (low, high) if excluded_at == "low" else (high, low)
@@ -181,7 +202,18 @@ CASES = [
         k=60,
         base=(("new_user_mmr_lambda", 1.0), ("profile_starter_blend_weight", 0.0)),
     ),
-    Case("covis_window_days", 0.01, 30.0, "anchor", moves_up("i07"), k=5),
+    Case(
+        "covis_window_days",
+        0.01,
+        30.0,
+        "anchor",
+        moves_up("i07"),
+        k=5,
+        base=(("blend_delta", 0.0),),
+    ),
+    Case("blend_delta", 0.0, 5.0, "u02", share_grows("item_model")),
+    Case("item_model_l2", 1.0, 1e6, "u02", differs, base=ITEM_MODEL_ONLY),
+    Case("item_model_max_items", 2, 3000, "u02", more_sourced("item_model"), base=ITEM_MODEL_ONLY),
     Case("rule_exclude_events", True, False, "buyer", excluded_only_when("i12", "low"), k=60),
     Case("exclude_event_types", [3], [0, 3], "buyer", excluded_only_when("i10", "high"), k=60),
     Case("purchased_window_days", 0.5, 30.0, "buyer", excluded_only_when("i12", "high"), k=60),
@@ -234,6 +266,14 @@ CASES = [
         5.0,
         "sparse",
         differs,
+        base=(("new_user_blend_alpha", 0.0), ("new_user_blend_beta", 0.0)),
+    ),
+    Case(
+        "new_user_blend_delta",
+        0.0,
+        5.0,
+        "sparse",
+        share_grows("item_model"),
         base=(("new_user_blend_alpha", 0.0), ("new_user_blend_beta", 0.0)),
     ),
     Case(

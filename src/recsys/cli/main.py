@@ -88,7 +88,7 @@ def version() -> None:
 
 def _register_playbook() -> None:
     """Add the playbook's commands (their modules import only typer until a command runs)."""
-    from recsys.cli import optimize, playbook, scenarios, tools, tuning
+    from recsys.cli import bench, datasets, importing, optimize, playbook, scenarios, tools, tuning
 
     app.command("reset")(playbook.reset)
     app.command("seed")(playbook.seed)
@@ -104,6 +104,9 @@ def _register_playbook() -> None:
     app.command("rules-check")(tools.rules_check)
     app.command("exposure")(tools.exposure)
     app.command("profile-coverage")(tools.profile_coverage)
+    app.command("import")(importing.import_data)
+    app.add_typer(datasets.datasets_app, name="datasets")
+    app.add_typer(bench.bench_app, name="bench")
 
 
 _register_playbook()

@@ -3,8 +3,9 @@ split that keeps the test period out of everything the ranker sees."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,45 @@ class NamespaceData:
             str(u["user_id"]): str((u.get("traits") or {}).get("segment", "unknown"))
             for u in self.users
         }
+
+
+def namespace_data_from_records(
+    *,
+    items: Iterable[Mapping[str, Any]],
+    users: Iterable[Mapping[str, Any]],
+    events: Iterable[Mapping[str, Any]],
+) -> NamespaceData:
+    """API-shaped records (RFC 3339 `ts` / `created_at`, type as a code) in, offline data out.
+    Events keep their given order, which stands in for the server's arrival order."""
+    from recsys.clock import to_micros
+
+    def micros(text: str | None) -> int:
+        if not text:
+            return 0
+        return to_micros(datetime.fromisoformat(text.replace("Z", "+00:00")))
+
+    item_rows = [{**item, "created_at_us": micros(item.get("created_at"))} for item in items]
+    user_rows = [{"user_id": u["user_id"], "traits": dict(u.get("traits") or {})} for u in users]
+    user_ids: list[str] = []
+    item_ids: list[str] = []
+    types: list[int] = []
+    values: list[float] = []
+    ts: list[int] = []
+    for event in events:
+        user_ids.append(str(event["user_id"]))
+        item_ids.append(str(event["item_id"]))
+        types.append(int(event["type"]))
+        values.append(float(event.get("value", 1.0)))
+        ts.append(micros(event["ts"]))
+    log = EventLog()
+    log.append(
+        user_id=user_ids,
+        item_id=item_ids,
+        type=np.asarray(types, dtype=np.int8),
+        value=np.asarray(values, dtype=np.float32),
+        ts_us=np.asarray(ts, dtype=np.int64),
+    )
+    return NamespaceData(items=item_rows, users=user_rows, events=log)
 
 
 @dataclass(frozen=True)
@@ -59,4 +99,4 @@ def temporal_split(
     return TemporalSplit(cut, tuple(users), {u: frozenset(relevant[u]) for u in users})
 
 
-__all__ = ["NamespaceData", "TemporalSplit", "temporal_split"]
+__all__ = ["NamespaceData", "TemporalSplit", "namespace_data_from_records", "temporal_split"]

@@ -41,9 +41,11 @@ POPULARITY_BASELINE: dict[str, Any] = {
     "blend_alpha": 1.0,
     "blend_beta": 0.0,
     "blend_gamma": 0.0,
+    "blend_delta": 0.0,
     "new_user_blend_alpha": 1.0,
     "new_user_blend_beta": 0.0,
     "new_user_blend_gamma": 0.0,
+    "new_user_blend_delta": 0.0,
     "profile_boost": 0.0,
     "profile_starter_blend_weight": 0.0,
     "mmr_lambda": 1.0,
@@ -88,7 +90,14 @@ class LocalRanker:
             as_of_us=cut_us,
         )
 
-    def rank(self, user_id: str, *, k: int, overrides: Mapping[str, Any]) -> list[str]:
+    def rank(
+        self,
+        user_id: str,
+        *,
+        k: int,
+        overrides: Mapping[str, Any],
+        exclude: Sequence[str] = (),
+    ) -> list[str]:
         snapshot = self.snapshot
         index = snapshot.users.index.get(user_id)
         traits = dict(snapshot.users.traits[index]) if index is not None else {}
@@ -111,6 +120,7 @@ class LocalRanker:
             surface=self.surface,
             segment=resolved.starter_segment,
             rules=resolved.rules,
+            exclude_item_ids=tuple(exclude),
         )
         return [item.item_id for item in self.pipeline.run(snapshot, request).items]
 

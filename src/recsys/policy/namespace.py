@@ -34,6 +34,8 @@ class NamespacePolicy:
             event_types=self.event_types,
             popularity_halflife_days=knobs["popularity_halflife_days"],
             covis_window_days=knobs["covis_window_days"],
+            item_model_l2=knobs["item_model_l2"],
+            item_model_max_items=knobs["item_model_max_items"],
         )
 
 

@@ -13,6 +13,7 @@ SOURCE_VECTOR = 4
 SOURCE_PROFILE = 8
 SOURCE_STARTER = 16
 SOURCE_CALLER = 32
+SOURCE_ITEM_MODEL = 64
 SOURCE_NAMES = {
     SOURCE_POPULARITY: "popularity",
     SOURCE_COVISITATION: "co_visitation",
@@ -20,6 +21,7 @@ SOURCE_NAMES = {
     SOURCE_PROFILE: "profile",
     SOURCE_STARTER: "starter_profile",
     SOURCE_CALLER: "caller",
+    SOURCE_ITEM_MODEL: "item_model",
 }
 
 
@@ -82,6 +84,7 @@ def top_indices(scores: np.ndarray, count: int) -> np.ndarray:
 __all__ = [
     "SOURCE_CALLER",
     "SOURCE_COVISITATION",
+    "SOURCE_ITEM_MODEL",
     "SOURCE_NAMES",
     "SOURCE_POPULARITY",
     "SOURCE_PROFILE",

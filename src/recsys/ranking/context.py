@@ -23,6 +23,7 @@ class UserContext:
     event_count: int  # events at or before now
     anchors: np.ndarray  # item indices, most recent first
     anchor_weights: np.ndarray  # float64, sum 1
+    history: np.ndarray  # distinct item indices with a positive-strength event, ascending
     excluded_items: np.ndarray  # item indices excluded by the user's own events
     profile: np.ndarray  # float64 per catalogue feature, sum 1 (or all zero)
     starter: np.ndarray  # float64 per catalogue feature, sum 1 (or all zero)
@@ -61,6 +62,7 @@ def build_user_context(
     strength = snapshot.strength[positions]
 
     anchors, anchor_weights = _anchors(items)
+    history = np.unique(items[strength > 0]).astype(np.int64)
     excluded = np.empty(0, np.int64)
     if knobs["rule_exclude_events"] and len(items):
         window_start = now_us - knobs["purchased_window_days"] * DAY_US
@@ -93,6 +95,7 @@ def build_user_context(
         event_count=len(items),
         anchors=anchors,
         anchor_weights=anchor_weights,
+        history=history,
         excluded_items=excluded,
         profile=profile,
         starter=starter,

@@ -12,6 +12,7 @@ from recsys.policy.rules import RuleEffects, rule_effects
 from recsys.ranking.candidates import (
     SOURCE_CALLER,
     SOURCE_COVISITATION,
+    SOURCE_ITEM_MODEL,
     SOURCE_NAMES,
     SOURCE_POPULARITY,
     SOURCE_PROFILE,
@@ -43,6 +44,7 @@ class EffectiveKnobs:
     alpha: float
     beta: float
     gamma: float
+    delta: float
     fanout: int
     mmr_lambda: float
     mmr_source: str
@@ -52,6 +54,7 @@ class EffectiveKnobs:
             "blend_alpha": self.alpha,
             "blend_beta": self.beta,
             "blend_gamma": self.gamma,
+            "blend_delta": self.delta,
             "popularity_fanout": self.fanout,
             "mmr_lambda": self.mmr_lambda,
             "mmr_lambda_from": self.mmr_source,
@@ -74,6 +77,7 @@ def effective_knobs(request: RankRequest, context: UserContext) -> EffectiveKnob
         alpha=knobs[f"{prefix}blend_alpha"],
         beta=knobs[f"{prefix}blend_beta"],
         gamma=knobs[f"{prefix}blend_gamma"],
+        delta=knobs[f"{prefix}blend_delta"],
         fanout=knobs["new_user_pop_fanout"] if new else knobs["popularity_fanout"],
         mmr_lambda=mmr,
         mmr_source=source,
@@ -119,6 +123,11 @@ class Pipeline:
             u = context.anchor_weights @ snapshot.item_vectors[context.anchors]
             norm = float(np.linalg.norm(u))
             user_vector = u / norm if norm > 0 else None
+        # The item model only runs when it carries weight: it is the costliest signal to score.
+        model_vector = np.zeros(catalog.size)
+        if eff.delta > 0 and len(context.history):
+            model = snapshot.item_model(knobs["item_model_l2"], knobs["item_model_max_items"])
+            model_vector = model.scores(context.history, catalog.size)
         profile = (1.0 - context.starter_weight) * context.profile
         starter = context.starter_weight * context.starter
         blended_profile = profile + starter
@@ -133,6 +142,8 @@ class Pipeline:
             ]
             if len(context.anchors):
                 proposals.append((SOURCE_COVISITATION, top_indices(covis_vector, NEIGHBOUR_FANOUT)))
+            if model_vector.any():
+                proposals.append((SOURCE_ITEM_MODEL, top_indices(model_vector, NEIGHBOUR_FANOUT)))
             if user_vector is not None:
                 assert snapshot.item_vectors is not None
                 similarity = snapshot.item_vectors @ user_vector
@@ -197,12 +208,14 @@ class Pipeline:
             vector_raw = np.clip(snapshot.item_vectors[items] @ user_vector, 0.0, None)
         else:
             vector_raw = np.zeros(len(items))
-        pop_n, covis_n, vec_n = (
+        model_raw = np.clip(model_vector[items], 0.0, None)
+        pop_n, covis_n, vec_n, model_n = (
             _normalised(base_raw),
             _normalised(covis_raw),
             _normalised(vector_raw),
+            _normalised(model_raw),
         )
-        blend = eff.alpha * pop_n + eff.beta * covis_n + eff.gamma * vec_n
+        blend = eff.alpha * pop_n + eff.beta * covis_n + eff.gamma * vec_n + eff.delta * model_n
         stages.append({"stage": "blend", "base_signal": base_name})
 
         # 5./6. Personalisation, with the starter profile blended in for new or sparse users.
@@ -244,6 +257,7 @@ class Pipeline:
             )
             items, rows = candidates.items, rows[keep]
             base_raw, covis_raw, vector_raw = base_raw[keep], covis_raw[keep], vector_raw[keep]
+            model_raw, model_n = model_raw[keep], model_n[keep]
             pop_n, covis_n, vec_n = pop_n[keep], covis_n[keep], vec_n[keep]
             user_overlap, starter_overlap = user_overlap[keep], starter_overlap[keep]
         stages.append(
@@ -315,6 +329,7 @@ class Pipeline:
                 base_name: eff.alpha * pop_n[i],
                 "co_visitation": eff.beta * covis_n[i],
                 "item_similarity": eff.gamma * vec_n[i],
+                "item_model": eff.delta * model_n[i],
             }
             reasons = None
             if request.include_reasons:
@@ -338,6 +353,7 @@ class Pipeline:
                         base_name: float(base_raw[i]),
                         "co_visitation": float(covis_raw[i]),
                         "item_similarity": float(vector_raw[i]),
+                        "item_model": float(model_raw[i]),
                     },
                     sources=int(candidates.sources[i]),
                 )
@@ -494,9 +510,11 @@ def _explain(
     matched = [catalog.feature_names[f] for f in item_features if profile[f] > 0]
     if level == "tags":
         return {"matched_features": matched}
+    rounded = {name: round(float(v), 6) for name, v in parts.items()}
     out: dict[str, Any] = {
-        "blend": {name: round(float(v), 6) for name, v in parts.items()},
-        "blended_score": round(float(blend), 6),
+        "blend": rounded,
+        # The sum of the shown parts, so the explanation adds up exactly as displayed.
+        "blended_score": round(sum(rounded.values()), 6),
         "personalisation_multiplier": round(float(multiplier), 6),
         "profile_overlap": round(float(user_overlap), 6),
         "starter_overlap": round(float(starter_overlap), 6),

@@ -18,6 +18,7 @@ from recsys.data.catalog import Catalog
 from recsys.data.interactions import InteractionLog, UserTable
 from recsys.signals.covisitation import covisitation_matrix
 from recsys.signals.event_types import EventTypeTable, event_strength
+from recsys.signals.item_model import ItemModel, fit_item_model
 from recsys.signals.popularity import descending_order, long_tail_mask, popularity_scores
 from recsys.signals.vectors import learn_item_vectors
 
@@ -31,6 +32,8 @@ class SignalParams:
     covis_window_days: float = 30.0
     covis_max_lag: int = 5
     covis_neighbors: int = 50
+    item_model_l2: float = 500.0
+    item_model_max_items: int = 3000
     vector_dim: int = 32
     seed: int = 0
 
@@ -56,6 +59,7 @@ class Snapshot:
         vector_source: str | None,
         version: dict[str, Any] | None = None,
         covisitation: sp.csr_matrix | None = None,
+        item_model: ItemModel | None = None,
     ) -> None:
         self.catalog = catalog
         self.users = users
@@ -70,6 +74,10 @@ class Snapshot:
         if covisitation is not None:
             # Reused from an earlier snapshot of the same catalogue (see build_snapshot).
             self._memo[("covisitation", float(params.covis_window_days))] = covisitation
+        if item_model is not None:
+            self._memo[self._item_model_key(params.item_model_l2, params.item_model_max_items)] = (
+                item_model
+            )
         self._lock = threading.Lock()
 
     @property
@@ -117,6 +125,25 @@ class Snapshot:
         result: sp.csr_matrix = self._memoised(("covisitation", float(window_days)), build)
         return result
 
+    @staticmethod
+    def _item_model_key(l2: float, max_items: int) -> tuple[Any, ...]:
+        return ("item_model", float(l2), int(max_items))
+
+    def item_model(self, l2: float, max_items: int) -> ItemModel:
+        def build() -> ItemModel:
+            return fit_item_model(
+                user=self.log.user,
+                item=self.log.item,
+                strength=self.strength,
+                n_users=self.users.size,
+                n_items=self.catalog.size,
+                l2=l2,
+                max_items=max_items,
+            )
+
+        result: ItemModel = self._memoised(self._item_model_key(l2, max_items), build)
+        return result
+
     def long_tail(self, halflife_days: float, head_share: float) -> np.ndarray:
         """Bool per item: outside the most popular `head_share` of the catalogue."""
 
@@ -130,16 +157,19 @@ class Snapshot:
         """Compute the configured signals now (off the request path); returns self."""
         self.popularity(self.params.popularity_halflife_days)
         self.covisitation(self.params.covis_window_days)
+        self.item_model(self.params.item_model_l2, self.params.item_model_max_items)
         return self
 
 
 @dataclass(frozen=True, eq=False)
 class HeavySignals:
-    """The expensive signals (co-visitation at the configured window, learned item vectors),
+    """The expensive signals (co-visitation at the configured window, the item model at the
+    configured regularisation, learned item vectors),
     which a refresh may carry over from the previous snapshot while they are still fresh."""
 
     catalog: Catalog  # valid only for this very catalogue (same item indices)
     covisitation: sp.csr_matrix
+    item_model: ItemModel
     item_vectors: np.ndarray | None
     event_count: int  # size of the log they were computed from
     built_at: float  # monotonic seconds
@@ -187,6 +217,7 @@ def build_snapshot(
         vector_source=source,
         version=version,
         covisitation=usable.covisitation if usable is not None else None,
+        item_model=usable.item_model if usable is not None else None,
     ).warm()
 
 
@@ -194,6 +225,9 @@ def heavy_signals_of(snapshot: Snapshot, built_at: float) -> HeavySignals:
     return HeavySignals(
         catalog=snapshot.catalog,
         covisitation=snapshot.covisitation(snapshot.params.covis_window_days),
+        item_model=snapshot.item_model(
+            snapshot.params.item_model_l2, snapshot.params.item_model_max_items
+        ),
         item_vectors=snapshot.item_vectors if snapshot.vector_source == "learned" else None,
         event_count=snapshot.log.size,
         built_at=built_at,

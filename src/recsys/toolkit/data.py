@@ -8,14 +8,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from recsys.client import EVENTS_PER_BATCH, RecsysClient
 from recsys.clock import to_micros
-from recsys.offline.dataset import NamespaceData
+from recsys.offline.dataset import NamespaceData, namespace_data_from_records
 from recsys.offline.synthetic import generate
 from recsys.policy.namespace import NamespacePolicy, policy_from_rows
-from recsys.signals.assemble import EventLog
 from recsys.toolkit.evidence import ANALYSIS, manifest, new_folder, stamp, write_json
 
 Progress = Callable[[int], None]
@@ -107,33 +104,11 @@ def seed_namespace(
 
 def fetch_namespace(client: RecsysClient, namespace: str) -> NamespaceData:
     """The namespace as the server holds it: events in ingestion (id) order."""
-    items = [
-        {**item, "created_at_us": _micros(item["created_at"])}
-        for item in client.pages("items", namespace)
-    ]
-    users = [
-        {"user_id": u["user_id"], "traits": u["traits"]} for u in client.pages("users", namespace)
-    ]
-    log = EventLog()
-    user_ids: list[str] = []
-    item_ids: list[str] = []
-    types: list[int] = []
-    values: list[float] = []
-    ts: list[int] = []
-    for event in client.pages("events", namespace):
-        user_ids.append(event["user_id"])
-        item_ids.append(event["item_id"])
-        types.append(event["type"])
-        values.append(event["value"])
-        ts.append(_micros(event["ts"]))
-    log.append(
-        user_id=user_ids,
-        item_id=item_ids,
-        type=np.asarray(types, dtype=np.int8),
-        value=np.asarray(values, dtype=np.float32),
-        ts_us=np.asarray(ts, dtype=np.int64),
+    return namespace_data_from_records(
+        items=client.pages("items", namespace),
+        users=client.pages("users", namespace),
+        events=client.pages("events", namespace),
     )
-    return NamespaceData(items=items, users=users, events=log)
 
 
 def fetch_policy(client: RecsysClient, namespace: str) -> NamespacePolicy:

@@ -1,0 +1,259 @@
+"""The quality benchmark: the served pipeline against standard baselines on one dataset, under
+one protocol, scored by the one metrics module.
+
+Every row is chosen and scored the same way: hyperparameters (the baselines' and, for
+`recsys_tuned`, the pipeline's knobs) are picked on a validation split cut from the *training*
+data only, then the chosen configuration is refitted on the whole training set and scored once on
+the test set. `recsys_default` is the pipeline with the catalogue's default knobs, untouched."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys.config.knobs import KnobValues, defaults
+from recsys.offline.dataset import NamespaceData
+from recsys.offline.evaluate import K_LIST, LocalRanker, Reference, score_lists
+from recsys.offline.metrics import bootstrap_mean
+from recsys.offline.protocols import Protocol, ProtocolSplit, split_by
+from recsys.toolkit.tuning import SweepSpace
+
+K = 10
+BASELINES = ("popularity", "itemknn", "als", "ease")
+ROW_ORDER = (*BASELINES, "recsys_default", "recsys_tuned")
+REPORTED = (
+    "ndcg@10",
+    "mrr@10",
+    "recall@10",
+    "recall@20",
+    "catalog_coverage",
+    "long_tail_share",
+    "novelty",
+)
+
+# What the tuning harness searches for `recsys_tuned`: the blend, the item model's
+# regularisation, diversity and personalisation. Sampled with a fixed seed; the default
+# configuration is always one of the candidates, so tuning can only match or beat it on validation.
+TUNING_SPACE: dict[str, tuple[float, ...]] = {
+    "blend_alpha": (0.0, 0.05, 0.2),
+    "blend_beta": (0.0, 0.1, 0.3),
+    "blend_gamma": (0.0, 0.1, 0.3),
+    "blend_delta": (0.5, 1.0),
+    "item_model_l2": (100.0, 300.0, 1000.0),
+    "mmr_lambda": (0.9, 1.0),
+    "profile_boost": (0.0, 0.3),
+}
+TUNING_SAMPLES = 40
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    protocol: Protocol
+    dataset: str
+    seed: int = 42
+    tuning_samples: int = TUNING_SAMPLES
+    tuning_space: Mapping[str, Sequence[float]] = field(default_factory=lambda: TUNING_SPACE)
+    rows: tuple[str, ...] = ROW_ORDER
+    max_users: int | None = None  # score a seeded sample of users (smoke runs)
+
+
+@dataclass
+class _Scored:
+    lists: list[list[str]]
+    metrics: dict[str, float]
+    ndcg: np.ndarray
+
+
+class _Fold:
+    """One train/holdout pair with everything rows need: the pipeline's snapshot of the training
+    data, the training matrix in the snapshot's indices, and the reference for list metrics."""
+
+    def __init__(
+        self, split: ProtocolSplit, base_knobs: KnobValues, max_users: int | None, seed: int
+    ):
+        self.split = split
+        self.ranker = LocalRanker(split.train, cut_us=split.rank_at_us, base_knobs=base_knobs)
+        snapshot = self.ranker.snapshot
+        self.reference = Reference.from_snapshot(snapshot)
+        log = snapshot.log
+        self.matrix = sp.csr_matrix(
+            (np.ones(log.size), (log.user, log.item)),
+            shape=(snapshot.users.size, snapshot.catalog.size),
+        )
+        self.matrix.sum_duplicates()
+        users = list(split.holdout.users)
+        if max_users is not None and len(users) > max_users:
+            rng = np.random.default_rng(seed)
+            users = sorted(rng.choice(users, size=max_users, replace=False).tolist())
+        self.users = [u for u in users if u in snapshot.users.index]
+
+    def score(self, lists: list[list[str]]) -> _Scored:
+        evaluation = score_lists(self.users, lists, self.split.holdout, self.reference, {})
+        summary = evaluation.summary()
+        return _Scored(lists, summary, evaluation.per_user["ndcg@10"])
+
+    def pipeline_lists(self, overrides: Mapping[str, Any]) -> list[list[str]]:
+        return [
+            self.ranker.rank(u, k=K_LIST, overrides=overrides, exclude=self.split.seen[u])
+            for u in self.users
+        ]
+
+    def baseline_lists(self, name: str, params: Mapping[str, Any]) -> list[list[str]]:
+        from recsys.offline.baselines import make_baseline
+
+        snapshot = self.ranker.snapshot
+        model = make_baseline(name, params).fit(self.matrix)
+        rows = np.asarray([snapshot.users.index[u] for u in self.users], dtype=np.int64)
+        # Training items are excluded, and so are items the catalogue marks unavailable (the
+        # pipeline never shows those either).
+        unavailable = np.flatnonzero(~snapshot.catalog.available)
+        exclude = self.matrix
+        if len(unavailable):
+            extra = sp.csr_matrix(
+                (
+                    np.ones(len(unavailable) * self.matrix.shape[0]),
+                    (
+                        np.repeat(np.arange(self.matrix.shape[0]), len(unavailable)),
+                        np.tile(unavailable, self.matrix.shape[0]),
+                    ),
+                ),
+                shape=self.matrix.shape,
+            )
+            exclude = ((self.matrix != 0) + (extra != 0)).astype(np.float64).tocsr()
+        top = model.recommend(rows, k=K_LIST, exclude=exclude)
+        ids = snapshot.catalog.item_ids
+        return [[str(ids[i]) for i in row if i >= 0] for row in top]
+
+
+def _best(
+    candidates: Sequence[Mapping[str, Any]], evaluate: Callable[[Mapping[str, Any]], float]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The candidate with the highest validation NDCG@10 (first wins ties: deterministic)."""
+    tried = []
+    for params in candidates:
+        tried.append({"params": dict(params), "validation_ndcg@10": evaluate(params)})
+    best = max(range(len(tried)), key=lambda i: (tried[i]["validation_ndcg@10"], -i))
+    return dict(candidates[best]), tried
+
+
+def _baseline_on(fold: _Fold, name: str) -> Callable[[Mapping[str, Any]], float]:
+    def evaluate(params: Mapping[str, Any]) -> float:
+        return float(fold.score(fold.baseline_lists(name, params)).ndcg.mean())
+
+    return evaluate
+
+
+def _pipeline_on(fold: _Fold) -> Callable[[Mapping[str, Any]], float]:
+    def evaluate(params: Mapping[str, Any]) -> float:
+        return float(fold.score(fold.pipeline_lists(params)).ndcg.mean())
+
+    return evaluate
+
+
+def tuning_candidates(options: BenchOptions) -> list[dict[str, Any]]:
+    """The harness's seeded sample of the space, with the default configuration first."""
+    knobs = defaults()
+    default_point = {key: knobs[key] for key in options.tuning_space}
+    sampled = SweepSpace(options.tuning_space).configurations(
+        grid=False, samples=options.tuning_samples, seed=options.seed
+    )
+    return [default_point, *(p for p in sampled if p != default_point)]
+
+
+def run_quality_bench(
+    data: NamespaceData,
+    options: BenchOptions,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run every requested row; returns the benchmark's JSON document."""
+    from recsys.offline.baselines import BASELINE_GRIDS
+
+    say = progress or (lambda _message: None)
+    started = time.perf_counter()
+    base_knobs = defaults()
+    split = split_by(options.protocol, data, seed=options.seed)
+    test = _Fold(split, base_knobs, options.max_users, options.seed)
+    # Validation: the same protocol applied to the training data alone.
+    validation = _Fold(
+        split_by(options.protocol, split.train, seed=options.seed + 1),
+        base_knobs,
+        options.max_users,
+        options.seed,
+    )
+    say(
+        f"{options.protocol}: {len(test.users)} test users, {len(validation.users)} validation "
+        f"users, {split.train.events.user.size} training events"
+    )
+    results: list[dict[str, Any]] = []
+    for name in options.rows:
+        t0 = time.perf_counter()
+        tried: list[dict[str, Any]] = []
+        if name in BASELINES:
+            grid = BASELINE_GRIDS[name]
+            params, tried = _best(grid, _baseline_on(validation, name))
+            scored = test.score(test.baseline_lists(name, params))
+        elif name == "recsys_default":
+            params = {}
+            scored = test.score(test.pipeline_lists({}))
+        elif name == "recsys_tuned":
+            params, tried = _best(tuning_candidates(options), _pipeline_on(validation))
+            scored = test.score(test.pipeline_lists(params))
+        else:
+            raise ValueError(f"unknown row {name!r}: use one of {', '.join(ROW_ORDER)}")
+        interval = bootstrap_mean(scored.ndcg, seed=options.seed)
+        row: dict[str, Any] = {
+            "name": name,
+            **{metric: round(float(scored.metrics[metric]), 4) for metric in REPORTED},
+            "ndcg@10_ci95": [round(interval.low, 4), round(interval.high, 4)],
+            "params": params,
+            "validation": tried,
+            "seconds": round(time.perf_counter() - t0, 2),
+        }
+        results.append(row)
+        say(f"{name}: ndcg@10 {row['ndcg@10']:.4f} ({row['seconds']} s)")
+    return {
+        "dataset": options.dataset,
+        "protocol": options.protocol,
+        "k": K,
+        "seed": options.seed,
+        "users": len(test.users),
+        "validation_users": len(validation.users),
+        "train_events": int(split.train.events.user.size),
+        "items": int(test.ranker.snapshot.catalog.size),
+        "results": results,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def markdown_table(document: Mapping[str, Any]) -> str:
+    """The benchmark as a Markdown table (what docs/benchmarks.md shows)."""
+    header = (
+        "| row | NDCG@10 (95% CI) | MRR@10 | Recall@10 | Recall@20 | Coverage | Long tail |\n"
+        "|---|---|---|---|---|---|---|"
+    )
+    lines = [header]
+    for row in document["results"]:
+        low, high = row["ndcg@10_ci95"]
+        lines.append(
+            f"| {row['name']} | {row['ndcg@10']:.4f} ({low:.3f}-{high:.3f}) | "
+            f"{row['mrr@10']:.4f} | {row['recall@10']:.4f} | {row['recall@20']:.4f} | "
+            f"{row['catalog_coverage']:.3f} | {row['long_tail_share']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+__all__ = [
+    "BASELINES",
+    "ROW_ORDER",
+    "TUNING_SPACE",
+    "BenchOptions",
+    "markdown_table",
+    "run_quality_bench",
+    "tuning_candidates",
+]

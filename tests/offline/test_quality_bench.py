@@ -1,0 +1,157 @@
+"""`recsys bench quality`: six honest rows, on a fetched dataset or on import-format files.
+
+The full MovieLens run is one documented command (docs/benchmarks.md); here a smoke run on a
+sample of users keeps it from rotting."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from recsys.cli.main import app
+from recsys.datasets import DatasetRecords, write_import_files
+from recsys.offline.dataset import namespace_data_from_records
+from recsys.offline.quality import ROW_ORDER, BenchOptions, run_quality_bench, tuning_candidates
+from recsys.offline.synthetic import generate
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+COLUMNS = ("ndcg@10", "mrr@10", "recall@10", "recall@20", "catalog_coverage", "long_tail_share")
+
+
+@pytest.fixture(scope="module")
+def shop_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    shop = generate(n_items=150, n_users=200, n_events=8000, now=NOW, seed=11)
+    events = [
+        {k: v for k, v in e.items() if k != "meta"} for e in shop.event_dicts(0, len(shop.events))
+    ]
+    records = DatasetRecords(
+        items=[{k: v for k, v in i.items() if k not in ("props",)} for i in shop.items],
+        users=shop.users,
+        events=events,
+    )
+    return write_import_files(records, tmp_path_factory.mktemp("shop"), "csv")
+
+
+def check_document(document: dict[str, Any], protocol: str) -> None:
+    assert document["protocol"] == protocol and document["k"] == 10
+    assert [r["name"] for r in document["results"]] == list(ROW_ORDER)
+    for row in document["results"]:
+        for column in COLUMNS:
+            assert 0.0 <= row[column] <= 1.0, (row["name"], column)
+        low, high = row["ndcg@10_ci95"]
+        assert low <= row["ndcg@10"] <= high
+    by_name = {r["name"]: r for r in document["results"]}
+    # Personalised rows know something popularity does not.
+    assert by_name["ease"]["ndcg@10"] > by_name["popularity"]["ndcg@10"]
+    assert by_name["recsys_tuned"]["ndcg@10"] > by_name["popularity"]["ndcg@10"]
+    # Tuning picked its knobs on validation, from the candidates it reports.
+    tuned = by_name["recsys_tuned"]
+    assert tuned["validation"] and tuned["params"] in [t["params"] for t in tuned["validation"]]
+
+
+@pytest.mark.parametrize("protocol", ["stratified", "temporal"])
+def test_the_cli_scores_six_rows_on_import_files(
+    shop_files: dict[str, Path], tmp_path: Path, protocol: str
+) -> None:
+    out = tmp_path / "bench.json"
+    args = [
+        "bench",
+        "quality",
+        "--items",
+        str(shop_files["items"]),
+        "--users",
+        str(shop_files["users"]),
+        "--events",
+        str(shop_files["events"]),
+        "--protocol",
+        protocol,
+        "--tuning-samples",
+        "3",
+        "--output",
+        str(out),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    document = json.loads(out.read_text())
+    check_document(document, protocol)
+    assert "| recsys_tuned |" in result.stdout
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0
+    rerun = json.loads(out.read_text())
+
+    def without_timings(doc: dict[str, Any]) -> str:
+        doc = {**doc, "seconds": 0, "results": [{**r, "seconds": 0} for r in doc["results"]]}
+        return json.dumps(doc, sort_keys=True)
+
+    assert without_timings(rerun) == without_timings(document)  # deterministic
+
+
+def test_tuning_never_sees_the_test_split(shop_files: dict[str, Path]) -> None:
+    """The rankers of the benchmark are built from training events only, and the validation
+    split is cut from those: a test event cannot influence any choice."""
+    from recsys.imports.offline import load_namespace_data
+    from recsys.offline.protocols import split_by
+
+    data = load_namespace_data(
+        items=shop_files["items"], users=shop_files["users"], events=shop_files["events"]
+    )
+    split = split_by("stratified", data, seed=42)
+    inner = split_by("stratified", split.train, seed=43)
+    test_pairs = {(u, i) for u, items in split.holdout.relevant.items() for i in items}
+    ev = inner.train.events
+    inner_pairs = {
+        (ev.users.ids[u], ev.items.ids[i]) for u, i in zip(ev.user, ev.item, strict=True)
+    }
+    assert not test_pairs & inner_pairs
+    for user, items in inner.holdout.relevant.items():
+        assert not {(user, i) for i in items} & test_pairs
+
+
+def test_the_default_configuration_is_always_a_tuning_candidate() -> None:
+    options = BenchOptions(protocol="stratified", dataset="x", tuning_samples=2)
+    candidates = tuning_candidates(options)
+    assert len(candidates) in (2, 3)
+    assert all(set(c) == set(options.tuning_space) for c in candidates)
+
+
+def test_bad_arguments_are_refused_with_exit_2(shop_files: dict[str, Path]) -> None:
+    runner = CliRunner()
+    cases = [
+        ["bench", "quality"],
+        ["bench", "quality", "--dataset", "movielens-1m"],
+        ["bench", "quality", "--events", str(shop_files["events"]), "--protocol", "leave-one-out"],
+        ["bench", "quality", "--events", str(shop_files["events"]), "--rows", "bpr"],
+        ["bench", "quality", "--events", "/nonexistent/events.csv"],
+    ]
+    for args in cases:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "error:" in result.output
+
+
+def test_movielens_smoke(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The real dataset end to end on 100 users (the published run scores all 943)."""
+    from recsys.datasets.movielens import fetch_movielens_100k, load_movielens_100k
+
+    cache = tmp_path_factory.mktemp("ml-cache")
+    fetch_movielens_100k(cache)
+    records = load_movielens_100k(cache)
+    data = namespace_data_from_records(
+        items=records.items, users=records.users, events=records.events
+    )
+    document = run_quality_bench(
+        data,
+        BenchOptions(
+            protocol="stratified", dataset="movielens-100k", tuning_samples=2, max_users=100
+        ),
+    )
+    check_document(document, "stratified")
+    assert document["users"] == 100 and document["items"] == 1682
+    ndcg = {r["name"]: r["ndcg@10"] for r in document["results"]}
+    assert np.isfinite(list(ndcg.values())).all()
