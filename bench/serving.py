@@ -322,10 +322,18 @@ def snapshot_memory(snapshot: Any) -> dict[str, Any]:
         "item_vectors": _array_bytes(snapshot.item_vectors),
     }
     memo: dict[str, int] = {}
-    for (kind, _value), signal in snapshot._memo.items():
+    for key, signal in snapshot._memo.items():
+        kind = key[0]
         if kind == "popularity":
             memo[kind] = (
                 memo.get(kind, 0) + _array_bytes(signal.scores) + _array_bytes(signal.order)
+            )
+        elif kind == "item_model":
+            memo[kind] = (
+                memo.get(kind, 0)
+                + _array_bytes(signal.weights)
+                + _array_bytes(signal.head)
+                + _array_bytes(signal.position)
             )
         else:
             memo[kind] = memo.get(kind, 0) + _array_bytes(signal)
@@ -386,6 +394,7 @@ def build_snapshot_timed(dataset: Any, now_us: int) -> tuple[Any, dict[str, Any]
         (snapshot_mod, "popularity_scores", "popularity"),
         (snapshot_mod, "descending_order", "popularity"),
         (snapshot_mod, "covisitation_matrix", "covisitation"),
+        (snapshot_mod, "fit_item_model", "item_model"),
     ]
     with timed_calls(targets, inner):
         snapshot = assemble_snapshot(
@@ -411,6 +420,7 @@ def build_snapshot_timed(dataset: Any, now_us: int) -> tuple[Any, dict[str, Any]
         "item_vectors": inner.get("item_vectors", 0.0),
         "popularity": inner.get("popularity", 0.0),
         "covisitation": inner.get("covisitation", 0.0),
+        "item_model": inner.get("item_model", 0.0),
     }
     seconds["user_table_and_id_mapping"] = assemble_s - sum(inner.values())
     total = t5 - t0
@@ -431,6 +441,7 @@ def build_snapshot_timed(dataset: Any, now_us: int) -> tuple[Any, dict[str, Any]
             "popularity": round(seconds["popularity"], 3),
             "covisitation": round(seconds["covisitation"], 3),
             "vectors": round(seconds["item_vectors"], 3),
+            "item_model": round(seconds["item_model"], 3),
         },
         "memory": {
             "rss_before_mib": mib(rss0 * 1024),

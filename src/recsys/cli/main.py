@@ -88,7 +88,17 @@ def version() -> None:
 
 def _register_playbook() -> None:
     """Add the playbook's commands (their modules import only typer until a command runs)."""
-    from recsys.cli import bench, datasets, importing, optimize, playbook, scenarios, tools, tuning
+    from recsys.cli import (
+        bandit,
+        bench,
+        datasets,
+        importing,
+        optimize,
+        playbook,
+        scenarios,
+        tools,
+        tuning,
+    )
 
     app.command("reset")(playbook.reset)
     app.command("seed")(playbook.seed)
@@ -107,6 +117,7 @@ def _register_playbook() -> None:
     app.command("import")(importing.import_data)
     app.add_typer(datasets.datasets_app, name="datasets")
     app.add_typer(bench.bench_app, name="bench")
+    app.command("bandit-simulate")(bandit.simulate)
 
 
 _register_playbook()

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from recsys.bandit import ALGORITHMS, DEFAULT_ALGORITHM, Algorithm
 from recsys.config.knobs import KnobError, KnobValues
 from recsys.config.knobs import defaults as knob_defaults
 from recsys.config.knobs import from_env as knobs_from_env
@@ -122,6 +123,43 @@ def _share(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _algorithm(env: Mapping[str, str], name: str) -> Algorithm:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return DEFAULT_ALGORITHM
+    value = raw.strip().lower()
+    for algorithm in ALGORITHMS:
+        if value == algorithm:
+            return algorithm
+    raise SettingsError(f"{name} must be one of {', '.join(ALGORITHMS)}, got {raw!r}")
+
+
+def _percent(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _number(env, name, default)
+    if not 0.0 <= value <= 100.0:  # also refuses NaN
+        raise SettingsError(f"{name} must be between 0 and 100, got {value:g}")
+    return value
+
+
+MAX_SURFACE_CHARS = 64
+
+
+def _surfaces(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list; blanks are skipped, so an empty value means "none listed"."""
+    surfaces = sorted({part.strip() for part in env.get(name, "").split(",") if part.strip()})
+    for surface in surfaces:
+        if len(surface) > MAX_SURFACE_CHARS:
+            raise SettingsError(f"{name}: surface {surface[:20]!r}... exceeds 64 characters")
+    return tuple(surfaces)
+
+
+def _label(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    if len(value) > 64 or not value.isprintable():
+        raise SettingsError(f"{name} must be 1-64 printable characters, got {value[:80]!r}")
+    return value
+
+
 def _knobs(env: Mapping[str, str]) -> KnobValues:
     try:
         return knobs_from_env(env)
@@ -144,7 +182,13 @@ class Settings:
     auto_migrate: bool = True
     knobs: KnobValues = field(default_factory=knob_defaults)
     audit_sample: float = 1.0  # share of decisions recorded in the audit log
+    audit_retention_days: float = 90.0  # older audit records are purged; 0 keeps them forever
     long_tail_head_share: float = 0.2  # the most popular 20% of items are the head
+    bandit_algo: Algorithm = DEFAULT_ALGORITHM  # when a bandit request names none
+    bandit_experiment_enabled: bool = False  # the holdout experiment runs
+    bandit_experiment_holdout_percent: float = 10.0  # share of users (0-100) held out
+    bandit_experiment_surfaces: tuple[str, ...] = ()  # where it runs; empty = every surface
+    bandit_experiment_label: str = "holdout"  # names the experiment in responses and decisions
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -164,5 +208,13 @@ class Settings:
             auto_migrate=_bool(env, "RECSYS_AUTO_MIGRATE", True),
             knobs=_knobs(env),
             audit_sample=_share(env, "AUDIT_DECISIONS_SAMPLE", 1.0),
+            audit_retention_days=_number(env, "AUDIT_DECISIONS_RETENTION_DAYS", 90.0),
             long_tail_head_share=_share(env, "COVERAGE_LONG_TAIL_HINT_THRESHOLD", 0.2),
+            bandit_algo=_algorithm(env, "BANDIT_ALGO"),
+            bandit_experiment_enabled=_bool(env, "BANDIT_EXPERIMENT_ENABLED", False),
+            bandit_experiment_holdout_percent=_percent(
+                env, "BANDIT_EXPERIMENT_HOLDOUT_PERCENT", 10.0
+            ),
+            bandit_experiment_surfaces=_surfaces(env, "BANDIT_EXPERIMENT_SURFACES"),
+            bandit_experiment_label=_label(env, "BANDIT_EXPERIMENT_LABEL", "holdout"),
         )

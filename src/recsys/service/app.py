@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -19,11 +19,14 @@ from recsys.config.settings import Settings
 from recsys.ranking import build_pipeline
 from recsys.service.audit import DecisionRecorder
 from recsys.service.auth import KeyRing, RateLimiter
+from recsys.service.bandit_runtime import BanditRuntime
 from recsys.service.errors import install_error_handlers
 from recsys.service.metrics import ServiceMetrics
 from recsys.service.middleware import RequestContextMiddleware
+from recsys.service.pagination import PageTokens
 from recsys.service.routes import (
     audit,
+    bandit,
     config,
     events,
     items,
@@ -37,6 +40,7 @@ from recsys.service.snapshots import SnapshotRegistry
 from recsys.service.state import Clock, ServiceState
 from recsys.service.writes import Writes
 from recsys.store import Store
+from recsys.store.secrets import service_secret
 
 DESCRIPTION = """Multi-tenant recommendation service.
 
@@ -90,8 +94,13 @@ def create_app(
     store: Store | None = None,
     clock: Clock = system_clock,
     tune_process: bool = False,
+    bandit_seed: int | None = None,
+    bandit_ids: Callable[[], str] | None = None,
 ) -> FastAPI:
     """Build the service. `store` and `clock` may be passed in (tests, the offline toolkit).
+
+    `bandit_seed` makes the bandit's random choices (and, unless `bandit_ids` supplies them, its
+    decision ids) reproducible; without it they come from OS entropy.
 
     `tune_process` (the server's entry point sets it: one app per process) applies
     `_tune_for_serving` once the app has started; the process keeps those settings.
@@ -103,7 +112,13 @@ def create_app(
     metrics = ServiceMetrics.create()
     knobs = settings.knobs
     snapshots = SnapshotRegistry(store, base_knobs=knobs, now_us=lambda: to_micros(clock()))
+
+    def page_token_key() -> bytes:
+        with store.write() as conn:
+            return service_secret(conn, name="page_tokens")
+
     state = ServiceState(
+        page_tokens=PageTokens(page_token_key),
         settings=settings,
         store=store,
         clock=clock,
@@ -118,7 +133,12 @@ def create_app(
         knobs=knobs,
         snapshots=snapshots,
         writes=Writes(store, snapshots.notify_write),
-        audit=DecisionRecorder(store, sample=settings.audit_sample),
+        audit=DecisionRecorder(
+            store,
+            sample=settings.audit_sample,
+            retention_days=settings.audit_retention_days,
+            now_us=lambda: to_micros(clock()),
+        ),
         pipeline=build_pipeline(),
         new_id=lambda: uuid.uuid4().hex,
     )
@@ -145,8 +165,11 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.recsys = state
+    app.state.bandit = BanditRuntime.create(
+        settings, metrics.registry, seed=bandit_seed, new_id=bandit_ids
+    )
     install_error_handlers(app)
-    for module in (items, users, events, ranking, config, segments, rules, audit, ops):
+    for module in (items, users, events, ranking, config, segments, rules, audit, bandit, ops):
         app.include_router(module.router)
     app.add_middleware(
         RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes

@@ -4,17 +4,27 @@ rules, manual overrides, decision audit."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from recsys.service.schemas import (
+    STORABLE_TEXT_PATTERN,
     EventType,
     Identifier,
+    JsonObject,
+    Moment,
     NamespaceName,
     ShortText,
     StrictModel,
+    Surface,
+    storable_json,
 )
+
+Notes = Annotated[str, StringConstraints(max_length=2000, pattern=STORABLE_TEXT_PATTERN)]
+# Configs can only be rolled back to versions that exist, and versions are 32-bit on PostgreSQL;
+# a larger number was a 500 on SQLite (it cannot bind integers past 64 bits).
+MAX_CONFIG_VERSION = 2_147_483_647
 
 # --- config -----------------------------------------------------------------------------------
 
@@ -36,11 +46,11 @@ class ConfigResponse(BaseModel):
 
 class ConfigUpdate(StrictModel):
     namespace: NamespaceName
-    config: dict[str, Any] = Field(
+    config: JsonObject = Field(
         description="Knob values by override key. Omitted knobs take their defaults."
     )
     author: ShortText | None = None
-    notes: str | None = Field(default=None, max_length=2000)
+    notes: Notes | None = None
 
 
 class ConfigVersion(BaseModel):
@@ -56,7 +66,7 @@ class ConfigHistory(BaseModel):
 
 class ConfigRollback(StrictModel):
     namespace: NamespaceName
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_CONFIG_VERSION)
     author: ShortText | None = None
 
 
@@ -75,7 +85,10 @@ class PresetsResponse(BaseModel):
 
 class EventTypeIn(StrictModel):
     type: EventType
-    name: ShortText | None = None
+    # Stored in a 64-character column: longer names were a 500 on PostgreSQL.
+    name: Annotated[str, StringConstraints(max_length=64, pattern=STORABLE_TEXT_PATTERN)] | None = (
+        None
+    )
     weight: float = Field(gt=0, le=1000)
     halflife_days: float | None = Field(
         default=None, gt=0, le=3650, description="null: decay with POPULARITY_HALFLIFE_DAYS"
@@ -106,7 +119,7 @@ class EventTypesResponse(BaseModel):
 
 
 class SegmentRuleIn(StrictModel):
-    rule: dict[str, Any]
+    rule: JsonObject
     enabled: bool = True
 
 
@@ -137,10 +150,10 @@ class SegmentsResponse(BaseModel):
 class SegmentDryRun(StrictModel):
     namespace: NamespaceName
     user_id: Identifier | None = Field(default=None, description="Traits are read from the store.")
-    traits: dict[str, Any] | None = Field(default=None, description="Instead of user_id.")
-    context: dict[str, Any] = Field(default_factory=dict)
-    request: dict[str, Any] = Field(default_factory=dict)
-    now: AwareDatetime | None = None
+    traits: JsonObject | None = Field(default=None, description="Instead of user_id.")
+    context: JsonObject = Field(default_factory=dict)
+    request: JsonObject = Field(default_factory=dict)
+    now: Moment | None = None
 
 
 class SegmentDryRunResponse(BaseModel):
@@ -155,6 +168,13 @@ class ProfileIn(BaseModel):
 
     model_config = {"extra": "allow"}
     profile_id: Identifier
+
+    @model_validator(mode="after")
+    def _storable_knobs(self) -> ProfileIn:
+        # The knob values are free-form here (validated as knobs by the route); they are stored
+        # as JSON and parsed as numbers, so they follow the rules of every free-form object.
+        storable_json(self.model_extra or {})
+        return self
 
 
 class ProfilesUpsert(StrictModel):
@@ -185,7 +205,7 @@ RuleTarget = Literal["ITEM", "TAG", "BRAND", "CATEGORY"]
 
 class RuleIn(StrictModel):
     namespace: NamespaceName
-    surface: ShortText = Field(default="*", description="`*` = every surface")
+    surface: Surface = Field(default="*", description="`*` = every surface")
     name: ShortText
     action: RuleAction
     target_type: RuleTarget
@@ -196,8 +216,8 @@ class RuleIn(StrictModel):
     segment_id: Identifier | None = None
     priority: int = Field(default=0, ge=-1_000_000, le=1_000_000)
     enabled: bool = True
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = None
+    valid_from: Moment | None = None
+    valid_until: Moment | None = None
 
     @model_validator(mode="after")
     def _coherent(self) -> RuleIn:
@@ -242,7 +262,7 @@ class RulesResponse(BaseModel):
 
 class DryRunRequestIn(StrictModel):
     user_id: Identifier | None = None
-    surface: ShortText | None = None
+    surface: Surface | None = None
     k: int = Field(default=20, ge=1, le=200)
 
 
@@ -262,12 +282,12 @@ class RuleDryRunResponse(BaseModel):
 
 class OverrideIn(StrictModel):
     namespace: NamespaceName
-    surface: ShortText = "*"
+    surface: Surface = "*"
     item_id: Identifier
     action: Literal["boost", "suppress"]
     boost_value: float | None = Field(default=None, ge=-1000, le=1000)
-    expires_at: AwareDatetime | None = None
-    notes: str | None = Field(default=None, max_length=2000)
+    expires_at: Moment | None = None
+    notes: Notes | None = None
     created_by: ShortText | None = None
 
     @model_validator(mode="after")
@@ -327,10 +347,18 @@ class DecisionRecord(BaseModel):
     record: dict[str, Any]
 
 
+class AuditDelete(StrictModel):
+    namespace: NamespaceName
+    user_id: Identifier | None = Field(
+        default=None, description="Only this user's records (hashed before matching)."
+    )
+    until: Moment | None = Field(default=None, description="Only records created before this.")
+
+
 class AuditSearch(StrictModel):
     namespace: NamespaceName | None = None
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    since: Moment | None = None
+    until: Moment | None = None
     user_id: Identifier | None = Field(default=None, description="Hashed before searching.")
     surface: ShortText | None = None
     rule_id: Identifier | None = None

@@ -17,6 +17,7 @@ from fastapi import Depends, Header, Request
 from recsys.service.auth import retry_after_header
 from recsys.service.errors import ApiError
 from recsys.service.metrics import ServiceMetrics
+from recsys.service.pagination import PageTokens
 from recsys.service.state import ServiceState
 from recsys.service.writes import Writes
 from recsys.store import Store
@@ -46,7 +47,12 @@ async def get_writes(state: State) -> Writes:
     return state.writes
 
 
+async def get_page_tokens(state: State) -> PageTokens:
+    return state.page_tokens
+
+
 StoreDep = Annotated[Store, Depends(get_store)]
+PageTokensDep = Annotated[PageTokens, Depends(get_page_tokens)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 WritesDep = Annotated[Writes, Depends(get_writes)]
 Now = Annotated[datetime, Depends(get_now)]

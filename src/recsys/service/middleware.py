@@ -1,11 +1,13 @@
 """Pure ASGI middleware (no BaseHTTPMiddleware: it costs a task per request).
 
-One pass per request: request id in and out, body size limit, request metrics by route template.
+One pass per request: request id in and out, worker id out, body size limit, request metrics by
+route template.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 import time
 import uuid
 from typing import Any
@@ -24,6 +26,7 @@ class RequestContextMiddleware:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.worker_id = worker_id()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -41,6 +44,7 @@ class RequestContextMiddleware:
                 status_holder[0] = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", header_value))
+                headers.append((b"x-recsys-worker", self.worker_id))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -71,6 +75,17 @@ class RequestContextMiddleware:
             return message
 
         return limited_receive
+
+
+def worker_id() -> bytes:
+    """An opaque id for this app instance, sent as `X-Recsys-Worker` on every response.
+
+    `recsys serve --workers N` builds one app per worker process, so the header tells which
+    process answered (operators checking that a change reached every worker; the multi-worker
+    tests). Random rather than the pid: it says nothing about the host, and a restarted worker
+    never reuses an old id.
+    """
+    return secrets.token_hex(8).encode("ascii")
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

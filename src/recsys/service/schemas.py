@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -25,15 +29,91 @@ MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
 
 NAMESPACE_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+# Text both stores keep as sent. PostgreSQL refuses U+0000 in text and JSON columns (that was a
+# 500 there, and silently stored on SQLite), so it is refused up front, on both backends alike.
+STORABLE_TEXT_PATTERN = r"^[^\x00]*$"
+# Surfaces are stored in 64-character columns (rules, manual overrides, decision audit).
+MAX_SURFACE_LENGTH = 64
 
 NamespaceName = Annotated[
     str,
     StringConstraints(pattern=NAMESPACE_PATTERN),
     Field(description="Namespace inside the org: 1-64 of A-Z a-z 0-9 _ . -", examples=["demo"]),
 ]
-Identifier = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-ShortText = Annotated[str, StringConstraints(max_length=256)]
-Tag = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+Identifier = Annotated[
+    str, StringConstraints(min_length=1, max_length=256, pattern=STORABLE_TEXT_PATTERN)
+]
+ShortText = Annotated[str, StringConstraints(max_length=256, pattern=STORABLE_TEXT_PATTERN)]
+# Any length: filters in query strings, where a value longer than any stored one matches nothing.
+StorableText = Annotated[str, StringConstraints(pattern=STORABLE_TEXT_PATTERN)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=STORABLE_TEXT_PATTERN)]
+Surface = Annotated[
+    str, StringConstraints(max_length=MAX_SURFACE_LENGTH, pattern=STORABLE_TEXT_PATTERN)
+]
+
+_UNSTORABLE_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
+_DOUBLE_LIMIT = 2**1024  # float(n) overflows from here on
+
+
+def storable_json(value: Any) -> Any:
+    """Refuse free-form JSON that a JSON column cannot hold the same way on both stores.
+
+    U+0000 or an unpaired surrogate in a key or a string: PostgreSQL's JSONB refuses them (a
+    500), SQLite stores them and every later answer that returns them fails to encode (a 500).
+    Numbers must be finite doubles: `NaN`/`Infinity` are not JSON, and an integer too large for
+    a double overflows wherever the service computes with it (knob values, segment rules).
+    Walks iteratively, so nesting depth cannot exhaust the stack; type checks are exact (`type
+    is`) because this runs for every event's `meta` and JSON only yields these exact types.
+    """
+    search = _UNSTORABLE_CHARACTERS.search
+    pending = [value]
+    while pending:
+        node = pending.pop()
+        if type(node) is dict:
+            for key in node:
+                if search(key):
+                    raise ValueError("keys may not contain U+0000 or unpaired surrogates")
+            children: Iterable[Any] = node.values()
+        else:
+            children = node
+        for child in children:
+            kind = type(child)
+            if kind is str:
+                if search(child):
+                    raise ValueError("text may not contain U+0000 or unpaired surrogates")
+            elif kind is float:
+                if not math.isfinite(child):
+                    raise ValueError("numbers must be finite")
+            elif kind is int:
+                if not -_DOUBLE_LIMIT < child < _DOUBLE_LIMIT:
+                    raise ValueError("numbers must fit a double")
+            elif kind is dict or kind is list:
+                pending.append(child)
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(storable_json)]
+
+
+def _in_utc_calendar(moment: datetime) -> datetime:
+    """Times are stored as UTC microseconds and read back as datetimes: a time whose UTC form
+    falls outside years 1-9999 (e.g. 9999-12-31T23:00:00-02:00) was stored, then every listing
+    that returned it failed with a 500."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("must fall within years 0001-9999 once converted to UTC") from None
+    return moment
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_in_utc_calendar)]
+
+# The ranking keeps event values and embeddings as float32 and sums and squares them: larger
+# values overflowed to inf and came back as `null` scores (NaN). Caller scores are shifted and
+# normalised in float64, which overflowed past about 1e308.
+MAX_EVENT_VALUE = 1e9
+MAX_EMBEDDING_COMPONENT = 1e9
+MAX_CALLER_SCORE = 1e12
 
 # Event types are stored as small integers; names are accepted on the way in.
 EVENT_TYPE_NAMES: dict[int, str] = {0: "view", 1: "click", 2: "add", 3: "purchase", 4: "custom"}
@@ -87,11 +167,18 @@ class ItemIn(StrictModel):
     category: ShortText | None = None
     category_path: list[ShortText] = Field(default_factory=list, max_length=16)
     tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS_PER_ITEM)
-    props: dict[str, Any] = Field(default_factory=dict)
-    embedding: list[float] | None = Field(default=None, min_length=1, max_length=MAX_EMBEDDING_DIM)
-    title: Annotated[str, StringConstraints(max_length=1000)] | None = None
-    description: Annotated[str, StringConstraints(max_length=20000)] | None = None
-    created_at: AwareDatetime | None = Field(
+    props: JsonObject = Field(default_factory=dict)
+    embedding: (
+        list[Annotated[float, Field(ge=-MAX_EMBEDDING_COMPONENT, le=MAX_EMBEDDING_COMPONENT)]]
+        | None
+    ) = Field(default=None, min_length=1, max_length=MAX_EMBEDDING_DIM)
+    title: (
+        Annotated[str, StringConstraints(max_length=1000, pattern=STORABLE_TEXT_PATTERN)] | None
+    ) = None
+    description: (
+        Annotated[str, StringConstraints(max_length=20000, pattern=STORABLE_TEXT_PATTERN)] | None
+    ) = None
+    created_at: Moment | None = Field(
         default=None, description="RFC3339; defaults to the first upsert's time."
     )
 
@@ -103,7 +190,7 @@ class ItemsUpsert(StrictModel):
 
 class UserIn(StrictModel):
     user_id: Identifier
-    traits: dict[str, Any] = Field(
+    traits: JsonObject = Field(
         default_factory=dict, description="Free-form traits, e.g. segment, locale."
     )
 
@@ -120,9 +207,11 @@ class EventIn(StrictModel):
     user_id: Identifier
     item_id: Identifier
     type: EventType
-    value: float = Field(default=1.0, ge=0, description="Strength; multiplies the type weight.")
-    ts: AwareDatetime | None = Field(default=None, description="RFC3339; defaults to now.")
-    meta: dict[str, Any] = Field(default_factory=dict, description="surface, session_id, ...")
+    value: float = Field(
+        default=1.0, ge=0, le=MAX_EVENT_VALUE, description="Strength; multiplies the type weight."
+    )
+    ts: Moment | None = Field(default=None, description="RFC3339; defaults to now.")
+    meta: JsonObject = Field(default_factory=dict, description="surface, session_id, ...")
 
 
 class EventsBatch(StrictModel):
@@ -152,8 +241,8 @@ class EventsDelete(StrictModel):
     user_id: Identifier | None = None
     item_id: Identifier | None = None
     types: list[EventType] | None = Field(default=None, max_length=5)
-    since: AwareDatetime | None = Field(default=None, description="ts >= since")
-    until: AwareDatetime | None = Field(default=None, description="ts < until")
+    since: Moment | None = Field(default=None, description="ts >= since")
+    until: Moment | None = Field(default=None, description="ts < until")
 
 
 # --- responses --------------------------------------------------------------------------------
@@ -251,6 +340,17 @@ MAX_EXCLUDE_IDS = 1000
 ExplainLevelIn = Literal["none", "tags", "numeric", "full"]
 
 
+def _context_surface_fits(context: dict[str, Any]) -> dict[str, Any]:
+    """`context.surface` stands in for `surface` and is recorded with the decision."""
+    surface = context.get("surface")
+    if isinstance(surface, str) and len(surface) > MAX_SURFACE_LENGTH:
+        raise ValueError(f"surface: at most {MAX_SURFACE_LENGTH} characters")
+    return context
+
+
+RankingContext = Annotated[JsonObject, AfterValidator(_context_surface_fits)]
+
+
 class ConstraintsIn(StrictModel):
     include_tags_any: list[Tag] = Field(default_factory=list, max_length=100)
     exclude_tags: list[Tag] = Field(default_factory=list, max_length=100)
@@ -260,7 +360,7 @@ class ConstraintsIn(StrictModel):
     price_between: list[float | None] | None = Field(
         default=None, min_length=2, max_length=2, description="[min, max], inclusive; null = open"
     )
-    created_after: AwareDatetime | None = None
+    created_after: Moment | None = None
 
     @model_validator(mode="after")
     def _price_order(self) -> ConstraintsIn:
@@ -275,13 +375,13 @@ class RecommendationsRequest(StrictModel):
     namespace: NamespaceName
     user_id: Identifier | None = Field(default=None, description="Unknown or absent: cold start.")
     k: int = Field(default=20, ge=1, le=MAX_K)
-    surface: ShortText | None = Field(default=None, description="Or context.surface.")
-    context: dict[str, Any] = Field(
+    surface: Surface | None = Field(default=None, description="Or context.surface.")
+    context: RankingContext = Field(
         default_factory=dict,
         description="Free-form; `surface`, and `as_of` (RFC3339) to rank as of that instant.",
     )
     constraints: ConstraintsIn = Field(default_factory=ConstraintsIn)
-    overrides: dict[str, Any] = Field(
+    overrides: JsonObject = Field(
         default_factory=dict, description='Knob values by override key, e.g. {"mmr_lambda": 0.5}.'
     )
     include_reasons: bool = False
@@ -290,7 +390,12 @@ class RecommendationsRequest(StrictModel):
 
 class RerankItemIn(StrictModel):
     item_id: Identifier
-    score: float | None = Field(default=None, description="Caller's score: the base signal.")
+    score: float | None = Field(
+        default=None,
+        ge=-MAX_CALLER_SCORE,
+        le=MAX_CALLER_SCORE,
+        description="Caller's score: the base signal.",
+    )
 
 
 class RerankRequest(StrictModel):
@@ -298,9 +403,9 @@ class RerankRequest(StrictModel):
     user_id: Identifier | None = None
     items: list[RerankItemIn] = Field(min_length=1, max_length=MAX_RERANK_ITEMS)
     k: int | None = Field(default=None, ge=1, le=MAX_RERANK_ITEMS, description="Default: all.")
-    surface: ShortText | None = None
-    context: dict[str, Any] = Field(default_factory=dict)
-    overrides: dict[str, Any] = Field(default_factory=dict)
+    surface: Surface | None = None
+    context: RankingContext = Field(default_factory=dict)
+    overrides: JsonObject = Field(default_factory=dict)
     include_reasons: bool = False
     explain_level: ExplainLevelIn = "none"
 

@@ -21,7 +21,14 @@ from recsys.config.knobs import KnobValues
 from recsys.data.catalog import Catalog, build_catalog
 from recsys.policy.namespace import NamespacePolicy, policy_from_rows
 from recsys.signals.assemble import EventLog, assemble_snapshot
-from recsys.signals.snapshot import HeavySignals, SignalParams, Snapshot, heavy_signals_of
+from recsys.signals.snapshot import (
+    HeavySignals,
+    SignalParams,
+    Snapshot,
+    heavy_params,
+    heavy_signals_of,
+    remap_heavy,
+)
 from recsys.store import Store
 from recsys.store.control import load_policy_rows
 from recsys.store.loading import (
@@ -41,6 +48,12 @@ Key = tuple[str, str]  # (org_id, namespace)
 HEAVY_GROWTH = 0.10
 HEAVY_MAX_AGE_S = 30.0
 AS_OF_CACHE = 4
+# Namespaces nobody ranked in for this long are dropped from memory (rebuilt on next use), and
+# at most MAX_NAMESPACES are kept (least recently used first out): every kept namespace is
+# polled twice a second, so reads of made-up namespaces must not pile up state and polling
+# that slows everyone else's refreshes.
+IDLE_EVICT_S = 900.0
+MAX_NAMESPACES = 1000
 
 
 @dataclass(frozen=True)
@@ -64,8 +77,12 @@ class _Namespace:
     last_event_id: int = 0
     heavy: HeavySignals | None = None
     heavy_running: bool = False
+    # The heavy signals were built with parameters that have since changed: serve them until
+    # the background rebuild with the new parameters lands.
+    heavy_dirty: bool = False
     served: Served | None = None
     as_of: OrderedDict[int, Snapshot] = field(default_factory=OrderedDict)
+    last_used: float = field(default_factory=time.monotonic)
 
     @property
     def snapshot(self) -> Snapshot | None:
@@ -80,12 +97,18 @@ class SnapshotRegistry:
         base_knobs: KnobValues,
         now_us: Callable[[], int],
         poll_interval_s: float = 0.5,
+        idle_evict_s: float = IDLE_EVICT_S,
+        max_namespaces: int = MAX_NAMESPACES,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
+        self.idle_evict_s = idle_evict_s
+        self.max_namespaces = max_namespaces
+        self.monotonic = monotonic
         self.base_knobs = base_knobs
         self.now_us = now_us
         self.poll_interval_s = poll_interval_s
-        self._namespaces: dict[Key, _Namespace] = {}
+        self._namespaces: OrderedDict[Key, _Namespace] = OrderedDict()  # least recent first
         self._registry_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -178,22 +201,38 @@ class SnapshotRegistry:
 
     def _state(self, org_id: str, namespace: str) -> _Namespace:
         key = (org_id, namespace)
-        state = self._namespaces.get(key)
-        if state is None:
-            with self._registry_lock:
-                state = self._namespaces.get(key)
-                if state is None:
-                    state = _Namespace(
-                        key=key, params=NamespacePolicy().signal_params(self.base_knobs)
-                    )
-                    self._namespaces[key] = state
+        with self._registry_lock:
+            state = self._namespaces.get(key)
+            if state is None:
+                state = _Namespace(key=key, params=NamespacePolicy().signal_params(self.base_knobs))
+                self._namespaces[key] = state
+                while len(self._namespaces) > self.max_namespaces:
+                    self._namespaces.popitem(last=False)
+            else:
+                self._namespaces.move_to_end(key)
+            state.last_used = self.monotonic()
         return state
+
+    def _evict_idle(self) -> None:
+        cutoff = self.monotonic() - self.idle_evict_s
+        with self._registry_lock:
+            idle = [key for key, state in self._namespaces.items() if state.last_used < cutoff]
+            for key in idle:
+                del self._namespaces[key]
+
+    def cached_namespaces(self) -> list[Key]:
+        """The namespaces this process keeps in memory, least recently used first."""
+        with self._registry_lock:
+            return list(self._namespaces)
 
     def _refresh_loop(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(self.poll_interval_s)
             self._wake.clear()
-            for state in list(self._namespaces.values()):
+            self._evict_idle()
+            with self._registry_lock:
+                states = list(self._namespaces.values())
+            for state in states:
                 if self._stop.is_set():
                     return
                 if state.served is None:
@@ -217,10 +256,13 @@ class SnapshotRegistry:
                     **load_policy_rows(conn, org_id=org_id, namespace=namespace)
                 )
                 params = state.policy.signal_params(self.base_knobs)
-                if params != state.params:
-                    # Half-life, co-visitation window or event types changed: every signal
-                    # must be rebuilt, none carried over.
-                    state.params, state.heavy, force_heavy = params, None, True
+                if heavy_params(params) != heavy_params(state.params):
+                    # Event types, co-visitation window or item-model settings changed. The
+                    # new policy is served at once with the current heavy signals; they are
+                    # rebuilt with the new parameters in the background (seconds on a big
+                    # namespace), rather than holding every change up until then.
+                    state.heavy_dirty = True
+                state.params = params
             if previous is None or versions is None or versions.catalog != previous.catalog:
                 state.catalog = build_catalog(load_items(conn, org_id=org_id, namespace=namespace))
             if previous is None or versions is None or versions.users != previous.users:
@@ -243,6 +285,9 @@ class SnapshotRegistry:
         state.as_of.clear()
         assert state.catalog is not None
         reuse = None if force_heavy else state.heavy
+        if reuse is not None and reuse.catalog is not state.catalog:
+            # A catalogue edit: keep the heavy signals, re-indexed by item_id (cheap).
+            reuse = state.heavy = remap_heavy(reuse, state.catalog)
         snapshot = assemble_snapshot(
             catalog=state.catalog,
             users=state.users,
@@ -262,8 +307,10 @@ class SnapshotRegistry:
         if heavy is None or state.heavy_running:
             return
         grown = snapshot.log.size - heavy.event_count
-        stale = grown > HEAVY_GROWTH * max(heavy.event_count, 1) or (
-            grown != 0 and time.monotonic() - heavy.built_at > HEAVY_MAX_AGE_S
+        stale = (
+            state.heavy_dirty
+            or grown > HEAVY_GROWTH * max(heavy.event_count, 1)
+            or (grown != 0 and time.monotonic() - heavy.built_at > HEAVY_MAX_AGE_S)
         )
         if stale:
             state.heavy_running = True
@@ -285,6 +332,11 @@ class SnapshotRegistry:
                     log.exception("heavy signal rebuild failed for %s", key)
                 finally:
                     state.heavy_running = False
+                if state.heavy_dirty and not self._stop.is_set():
+                    # Parameters changed again while it ran: build once more.
+                    with state.lock:
+                        if state.snapshot is not None:
+                            self._maybe_schedule_heavy(state, state.snapshot)
 
     def _rebuild_heavy(self, state: _Namespace) -> None:
         with state.lock:
@@ -301,9 +353,15 @@ class SnapshotRegistry:
             reference_us=self.now_us(),
         )
         with state.lock:
-            if state.catalog is not catalog or state.params != params:
-                return  # the catalogue changed meanwhile; the next refresh starts over
+            if heavy_params(state.params) != heavy_params(params):
+                return  # parameters changed meanwhile: still dirty, built again
             state.heavy = heavy_signals_of(fresh, time.monotonic())
+            state.heavy_dirty = False
+            if state.catalog is not catalog:
+                # The catalogue changed meanwhile: carry the fresh signals over to it.
+                assert state.catalog is not None
+                state.heavy = remap_heavy(state.heavy, state.catalog)
+                catalog = state.catalog
             snapshot = assemble_snapshot(
                 catalog=catalog,
                 users=state.users,

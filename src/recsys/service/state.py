@@ -12,6 +12,7 @@ from recsys.ranking import Pipeline
 from recsys.service.audit import DecisionRecorder
 from recsys.service.auth import KeyRing, RateLimiter
 from recsys.service.metrics import ServiceMetrics
+from recsys.service.pagination import PageTokens
 from recsys.service.snapshots import SnapshotRegistry
 from recsys.service.writes import Writes
 from recsys.store import Store
@@ -34,6 +35,7 @@ class ServiceState:
     audit: DecisionRecorder
     pipeline: Pipeline
     new_id: Callable[[], str]
+    page_tokens: PageTokens
 
 
 __all__ = ["Clock", "ServiceState"]

@@ -44,6 +44,19 @@ class ItemModel:
             out[self.head] = self.weights[rows].sum(axis=0, dtype=np.float64)
         return out
 
+    def remapped(self, new_index: np.ndarray, n_items: int) -> ItemModel:
+        """The same weights on another catalogue: `new_index[old item]` is its new index, or -1
+        when it is gone (its row and column are dropped)."""
+        moved = new_index[self.head]
+        kept = np.flatnonzero(moved >= 0)
+        position = np.full(n_items, -1, dtype=np.int64)
+        position[moved[kept]] = np.arange(len(kept))
+        return ItemModel(
+            head=moved[kept].astype(np.int64),
+            position=position,
+            weights=self.weights[np.ix_(kept, kept)],
+        )
+
 
 def empty_item_model(n_items: int) -> ItemModel:
     return ItemModel(

@@ -20,11 +20,13 @@ def popularity_scores(
 
     `halflife_days` is a scalar or one value per event. Decay is exponential, so scores
     measured at any later instant differ by one common factor: rankings and per-request [0,1]
-    normalisation do not depend on which reference instant is used.
+    normalisation do not depend on which reference instant is used (for events before it).
     """
     if len(item) == 0:
         return np.zeros(n_items, dtype=np.float64)
-    age_days = (reference_us - ts_us).astype(np.float64) / DAY_US
+    # An event dated after the reference instant (a client clock ahead, a typo in a year)
+    # counts as brand new rather than growing without bound: 0.5^(negative age) overflows.
+    age_days = np.maximum(reference_us - ts_us, 0).astype(np.float64) / DAY_US
     decay = np.exp2(-age_days / halflife_days)
     return np.bincount(item, weights=strength * decay, minlength=n_items)
 

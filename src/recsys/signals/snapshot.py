@@ -221,6 +221,50 @@ def build_snapshot(
     ).warm()
 
 
+def remap_heavy(heavy: HeavySignals, catalog: Catalog) -> HeavySignals:
+    """Carry heavy signals over to a changed catalogue by item_id, so a catalogue edit is served
+    at once instead of after a full rebuild. Removed items drop out; new items have no heavy
+    evidence yet (they have no events either until the log grows, which schedules a rebuild)."""
+    old_ids = heavy.catalog.item_ids
+    new_index = np.fromiter(
+        (catalog.index.get(str(item_id), -1) for item_id in old_ids),
+        dtype=np.int64,
+        count=len(old_ids),
+    )
+    n = catalog.size
+    coo = heavy.covisitation.tocoo()
+    rows, cols = new_index[coo.row], new_index[coo.col]
+    keep = (rows >= 0) & (cols >= 0)
+    covisitation = sp.csr_matrix((coo.data[keep], (rows[keep], cols[keep])), shape=(n, n))
+    vectors = None
+    if heavy.item_vectors is not None:
+        vectors = np.zeros((n, heavy.item_vectors.shape[1]), dtype=heavy.item_vectors.dtype)
+        moved = new_index >= 0
+        vectors[new_index[moved]] = heavy.item_vectors[moved]
+    return HeavySignals(
+        catalog=catalog,
+        covisitation=covisitation,
+        item_model=heavy.item_model.remapped(new_index, n),
+        item_vectors=vectors,
+        event_count=heavy.event_count,
+        built_at=heavy.built_at,
+    )
+
+
+def heavy_params(params: SignalParams) -> tuple[Any, ...]:
+    """The parameters the heavy signals depend on (popularity's half-life is not one)."""
+    return (
+        params.event_types,
+        params.covis_window_days,
+        params.covis_max_lag,
+        params.covis_neighbors,
+        params.item_model_l2,
+        params.item_model_max_items,
+        params.vector_dim,
+        params.seed,
+    )
+
+
 def heavy_signals_of(snapshot: Snapshot, built_at: float) -> HeavySignals:
     return HeavySignals(
         catalog=snapshot.catalog,
@@ -240,5 +284,7 @@ __all__ = [
     "SignalParams",
     "Snapshot",
     "build_snapshot",
+    "heavy_params",
     "heavy_signals_of",
+    "remap_heavy",
 ]

@@ -317,7 +317,9 @@ def cancel_override(conn: Connection, *, org_id: str, override_id: str, now_us: 
     if current["cancelled_at_us"] is None:
         conn.execute(
             update(manual_overrides)
-            .where(manual_overrides.c.override_id == override_id)
+            .where(
+                manual_overrides.c.org_id == org_id, manual_overrides.c.override_id == override_id
+            )
             .values(cancelled_at_us=now_us)
         )
         conn.execute(
@@ -336,7 +338,9 @@ def insert_decisions(conn: Connection, *, rows: Sequence[Row]) -> int:
     """Append audit records (each row carries its org_id). Re-inserting an id is a no-op."""
     if not rows:
         return 0
-    stmt = dialect_insert(conn, decisions).on_conflict_do_nothing(index_elements=["decision_id"])
+    stmt = dialect_insert(conn, decisions).on_conflict_do_nothing(
+        index_elements=["org_id", "decision_id"]
+    )
     conn.execute(stmt, list(rows))
     return len(rows)
 
@@ -352,6 +356,30 @@ def get_decision(conn: Connection, *, org_id: str, decision_id: str) -> Row | No
         .first()
     )
     return dict(row) if row else None
+
+
+def delete_decisions(
+    conn: Connection,
+    *,
+    org_id: str,
+    namespace: str,
+    user_hash: str | None = None,
+    until_us: int | None = None,
+) -> int:
+    """Delete a namespace's audit records (optionally one user's, or those before `until_us`)."""
+    conditions = [decisions.c.org_id == org_id, decisions.c.namespace == namespace]
+    if user_hash is not None:
+        conditions.append(decisions.c.user_hash == user_hash)
+    if until_us is not None:
+        conditions.append(decisions.c.created_at_us < until_us)
+    return int(conn.execute(delete(decisions).where(and_(*conditions))).rowcount or 0)
+
+
+def purge_decisions(conn: Connection, *, before_us: int) -> int:
+    """Retention: delete every org's audit records created before `before_us`."""
+    return int(
+        conn.execute(delete(decisions).where(decisions.c.created_at_us < before_us)).rowcount or 0
+    )
 
 
 def search_decisions(
@@ -399,6 +427,7 @@ __all__ = [
     "config_history",
     "config_version",
     "current_config",
+    "delete_decisions",
     "delete_profiles",
     "delete_rule",
     "delete_segments",
@@ -415,6 +444,7 @@ __all__ = [
     "list_rules",
     "list_segments",
     "load_policy_rows",
+    "purge_decisions",
     "replace_rule",
     "search_decisions",
     "upsert_event_types",

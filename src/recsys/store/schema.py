@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -216,7 +217,7 @@ manual_overrides = Table(
 decisions = Table(
     "decisions",
     metadata,
-    Column("decision_id", String(ORG), primary_key=True),
+    Column("decision_id", String(ORG), nullable=False),
     Column("org_id", String(ORG), nullable=False),
     Column("namespace", String(NAME), nullable=False),
     Column("created_at_us", BigInteger, nullable=False),
@@ -228,9 +229,79 @@ decisions = Table(
     Column("rule_ids", Json, nullable=False),
     Column("record", Json, nullable=False),
     Index(None, "org_id", "namespace", "created_at_us"),
+    Index(None, "created_at_us"),  # the retention purge
+    PrimaryKeyConstraint("org_id", "decision_id"),
+)
+
+# Deployment-wide keys (e.g. the page-token key): created on first use, shared by all workers.
+service_secrets = Table(
+    "service_secrets",
+    metadata,
+    Column("name", String(NAME), primary_key=True),
+    Column("value", String(128), nullable=False),
+)
+
+# --- bandit experiments -------------------------------------------------------------------------
+
+bandit_policies = Table(
+    "bandit_policies",
+    metadata,
+    Column("org_id", String(ORG), primary_key=True),
+    Column("namespace", String(NAME), primary_key=True),
+    Column("policy_id", String(NAME), primary_key=True),
+    Column("name", String(ID), nullable=False),
+    # Active policies are the bandit's arms; the control policy serves the holdout either way.
+    Column("active", Boolean, nullable=False),
+    Column("control", Boolean, nullable=False),
+    # Knob overrides (validated override keys) the policy ranks with.
+    Column("config", Json, nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
+)
+
+bandit_decisions = Table(
+    "bandit_decisions",
+    metadata,
+    Column("org_id", String(ORG), primary_key=True),
+    Column("namespace", String(NAME), primary_key=True),
+    Column("decision_id", String(NAME), primary_key=True),
+    Column("surface", String(NAME), nullable=False),
+    Column("bucket_key", String(256), nullable=False),
+    Column("policy_id", String(NAME), nullable=False),
+    Column("algorithm", String(16), nullable=False),
+    Column("explore", Boolean, nullable=False),
+    Column("traffic_group", String(16), nullable=False),
+    # The experiment's label when the holdout experiment covered the decision.
+    Column("experiment_label", String(NAME), nullable=True),
+    Column("candidates", Json, nullable=False),
+    Column("user_hash", String(64), nullable=True),
+    Column("created_at_us", BigInteger, nullable=False),
+    # NULL until the first reward; later rewards never change it.
+    Column("reward", Float, nullable=True),
+    Column("rewarded_at_us", BigInteger, nullable=True),
+)
+
+# Running sums per arm: what the algorithms read, updated in the writer's transaction with
+# `x = x + :v` so that concurrent decisions and rewards never lose an update.
+bandit_stats = Table(
+    "bandit_stats",
+    metadata,
+    Column("org_id", String(ORG), primary_key=True),
+    Column("namespace", String(NAME), primary_key=True),
+    Column("surface", String(NAME), primary_key=True),
+    Column("bucket_key", String(256), primary_key=True),
+    Column("policy_id", String(NAME), primary_key=True),
+    Column("traffic_group", String(16), primary_key=True),
+    Column("decisions", BigInteger, nullable=False),
+    Column("rewards", BigInteger, nullable=False),
+    Column("reward_sum", Float, nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
 )
 
 __all__ = [
+    "bandit_decisions",
+    "bandit_policies",
+    "bandit_stats",
     "configs",
     "decisions",
     "event_types",
@@ -242,5 +313,6 @@ __all__ = [
     "rules",
     "segment_profiles",
     "segments",
+    "service_secrets",
     "users",
 ]

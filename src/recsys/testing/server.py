@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -25,6 +26,23 @@ class ServerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill_hard(self, timeout: float = 30.0) -> list[int]:
+        """Crash the server: SIGKILL the uvicorn master and every worker at once, then wait
+        until none of them runs any more. Returns the pids that were killed.
+
+        Killing only the master would not do: its workers would go on serving (and committing)
+        from the listening socket they inherited. `running_server` starts the master as the
+        leader of a new process group, which its workers (and multiprocessing's helpers) join,
+        so one `killpg` reaches them all, with nothing else of ours in that group.
+        """
+        pgid = self.process.pid
+        members = group_members(pgid)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        self.process.wait(timeout=timeout)
+        _wait_group_gone(pgid, timeout)
+        return members
 
 
 def _recsys_executable() -> list[str]:
@@ -64,6 +82,9 @@ def running_server(
             env=full_env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            # Its own process group (see `ServerProcess.kill_hard`), out of the reach of the
+            # terminal's Ctrl-C too: the `finally` below stops it in order.
+            start_new_session=True,
         )
     server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path)
     try:
@@ -77,6 +98,37 @@ def running_server(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+        # A master that died or was killed alone leaves its workers running: end them too.
+        if group_members(process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            _wait_group_gone(process.pid, 30)
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids of the live (not zombie) processes of process group `pgid` (Linux: from /proc).
+
+    A killed worker whose parent died first stays a zombie until init reaps it; it runs no
+    code and holds no socket or lock, so it does not count."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process has just gone
+            continue
+        # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+        fields = text[text.rindex(")") + 2 :].split()
+        if int(fields[2]) == pgid and fields[0] not in {"Z", "X"}:
+            members.append(int(stat.parent.name))
+    return sorted(members)
+
+
+def _wait_group_gone(pgid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while members := group_members(pgid):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"processes {members} of group {pgid} survived SIGKILL")
+        time.sleep(0.02)
 
 
 def _wait_healthy(server: ServerProcess, timeout: float) -> None:
@@ -93,4 +145,4 @@ def _wait_healthy(server: ServerProcess, timeout: float) -> None:
     raise TimeoutError(f"server not healthy after {timeout}s:\n{server.log()}")
 
 
-__all__ = ["ServerProcess", "running_server"]
+__all__ = ["ServerProcess", "group_members", "running_server"]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from pydantic import AwareDatetime
 
 from recsys.clock import from_micros, to_micros
 from recsys.service.audit import user_hash
 from recsys.service.control_schemas import (
+    AuditDelete,
     AuditSearch,
     DecisionRecord,
     DecisionsResponse,
@@ -18,7 +18,13 @@ from recsys.service.control_schemas import (
 from recsys.service.deps import State, TenantDep
 from recsys.service.errors import ApiError
 from recsys.service.routes import V1_ERRORS
-from recsys.service.schemas import ErrorBody, NamespaceName
+from recsys.service.schemas import (
+    STORABLE_TEXT_PATTERN,
+    DeleteResult,
+    ErrorBody,
+    Moment,
+    NamespaceName,
+)
 from recsys.store import control
 
 router = APIRouter(tags=["audit"], responses=V1_ERRORS)
@@ -59,11 +65,15 @@ def list_decisions(
     tenant: TenantDep,
     state: State,
     namespace: Annotated[NamespaceName | None, Query()] = None,
-    since: Annotated[AwareDatetime | None, Query()] = None,
-    until: Annotated[AwareDatetime | None, Query()] = None,
-    user_id: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
-    surface: Annotated[str | None, Query(max_length=256)] = None,
-    rule_id: Annotated[str | None, Query(min_length=1, max_length=256)] = None,
+    since: Annotated[Moment | None, Query()] = None,
+    until: Annotated[Moment | None, Query()] = None,
+    user_id: Annotated[
+        str | None, Query(min_length=1, max_length=256, pattern=STORABLE_TEXT_PATTERN)
+    ] = None,
+    surface: Annotated[str | None, Query(max_length=256, pattern=STORABLE_TEXT_PATTERN)] = None,
+    rule_id: Annotated[
+        str | None, Query(min_length=1, max_length=256, pattern=STORABLE_TEXT_PATTERN)
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DecisionsResponse:
     """Newest first."""
@@ -84,13 +94,31 @@ def search_decisions(body: AuditSearch, tenant: TenantDep, state: State) -> Deci
     return _search(state, tenant.org_id, body)
 
 
+@router.post("/v1/audit/decisions:delete", response_model=DeleteResult)
+def delete_decisions(body: AuditDelete, tenant: TenantDep, state: State) -> DeleteResult:
+    """Erase audit records of a namespace: all, one user's (a data-subject request), or those
+    created before `until`. Pending records are written first, so none escapes."""
+    state.audit.flush()
+    with state.store.write() as conn:
+        deleted = control.delete_decisions(
+            conn,
+            org_id=tenant.org_id,
+            namespace=body.namespace,
+            user_hash=user_hash(tenant.org_id, body.user_id) if body.user_id else None,
+            until_us=to_micros(body.until) if body.until else None,
+        )
+    return DeleteResult(deleted_count=deleted)
+
+
 @router.get(
     "/v1/audit/decisions/{decision_id}",
     response_model=DecisionRecord,
     responses={404: {"model": ErrorBody, "description": "Unknown decision (or another org's)"}},
 )
 def get_decision(
-    decision_id: Annotated[str, Path(min_length=1, max_length=64)], tenant: TenantDep, state: State
+    decision_id: Annotated[str, Path(min_length=1, max_length=64, pattern=STORABLE_TEXT_PATTERN)],
+    tenant: TenantDep,
+    state: State,
 ) -> DecisionRecord:
     state.audit.flush()
     with state.store.read() as conn:

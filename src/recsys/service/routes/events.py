@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.routing import APIRoute
-from pydantic import AwareDatetime, ValidationError
+from pydantic import ValidationError
 
 from recsys.clock import from_micros, to_micros
-from recsys.service.deps import MetricsDep, Now, StoreDep, TenantDep, WritesDep
-from recsys.service.pagination import decode_token, encode_token
+from recsys.service.deps import MetricsDep, Now, PageTokensDep, StoreDep, TenantDep, WritesDep
 from recsys.service.routes import V1_ERRORS
 from recsys.service.schemas import (
     DEFAULT_PAGE_SIZE,
@@ -26,7 +25,9 @@ from recsys.service.schemas import (
     EventsPage,
     EventsResult,
     EventType,
+    Moment,
     NamespaceName,
+    StorableText,
 )
 from recsys.store import repositories as repo
 
@@ -156,16 +157,17 @@ def delete_events(body: EventsDelete, tenant: TenantDep, writes: WritesDep) -> D
 def list_events(
     tenant: TenantDep,
     store: StoreDep,
+    tokens: PageTokensDep,
     namespace: Annotated[NamespaceName, Query()],
-    user_id: Annotated[str | None, Query()] = None,
-    item_id: Annotated[str | None, Query()] = None,
+    user_id: Annotated[StorableText | None, Query()] = None,
+    item_id: Annotated[StorableText | None, Query()] = None,
     type: Annotated[list[EventType] | None, Query(description="Repeatable; code or name.")] = None,
-    since: Annotated[AwareDatetime | None, Query(description="RFC3339; ts >= since")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="RFC3339; ts < until")] = None,
+    since: Annotated[Moment | None, Query(description="RFC3339; ts >= since")] = None,
+    until: Annotated[Moment | None, Query(description="RFC3339; ts < until")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     page_token: Annotated[str | None, Query()] = None,
 ) -> EventsPage:
-    after = decode_token("events", page_token, int)
+    after = tokens.decode("events", tenant.org_id, namespace, page_token, int)
     with store.read() as conn:
         rows = repo.list_events(
             conn,
@@ -194,6 +196,9 @@ def list_events(
     ]
     if len(rows) > limit:
         return EventsPage(
-            events=page, next_page_token=encode_token("events", rows[limit - 1]["id"])
+            events=page,
+            next_page_token=tokens.encode(
+                "events", tenant.org_id, namespace, rows[limit - 1]["id"]
+            ),
         )
     return EventsPage(events=page)

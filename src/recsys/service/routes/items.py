@@ -7,9 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from recsys.clock import from_micros, to_micros
-from recsys.service.deps import MetricsDep, Now, StoreDep, TenantDep, WritesDep
+from recsys.service.deps import MetricsDep, Now, PageTokensDep, StoreDep, TenantDep, WritesDep
 from recsys.service.errors import ApiError
-from recsys.service.pagination import decode_token, encode_token
 from recsys.service.routes import V1_ERRORS
 from recsys.service.schemas import (
     DEFAULT_PAGE_SIZE,
@@ -21,6 +20,7 @@ from recsys.service.schemas import (
     ItemsPage,
     ItemsUpsert,
     NamespaceName,
+    StorableText,
     UpsertResult,
 )
 from recsys.store import repositories as repo
@@ -126,15 +126,18 @@ def delete_items(body: ItemsDelete, tenant: TenantDep, writes: WritesDep) -> Del
 def list_items(
     tenant: TenantDep,
     store: StoreDep,
+    tokens: PageTokensDep,
     namespace: Annotated[NamespaceName, Query()],
-    item_id: Annotated[list[str] | None, Query(description="Repeat to ask for several.")] = None,
-    category: Annotated[str | None, Query()] = None,
-    brand: Annotated[str | None, Query()] = None,
+    item_id: Annotated[
+        list[StorableText] | None, Query(description="Repeat to ask for several.")
+    ] = None,
+    category: Annotated[StorableText | None, Query()] = None,
+    brand: Annotated[StorableText | None, Query()] = None,
     available: Annotated[bool | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     page_token: Annotated[str | None, Query()] = None,
 ) -> ItemsPage:
-    after = decode_token("items", page_token, str)
+    after = tokens.decode("items", tenant.org_id, namespace, page_token, str)
     with store.read() as conn:
         rows = repo.list_items(
             conn,
@@ -166,5 +169,8 @@ def list_items(
         for r in rows[:limit]
     ]
     if len(rows) > limit:
-        return ItemsPage(items=page, next_page_token=encode_token("items", page[-1].item_id))
+        return ItemsPage(
+            items=page,
+            next_page_token=tokens.encode("items", tenant.org_id, namespace, page[-1].item_id),
+        )
     return ItemsPage(items=page)

@@ -20,6 +20,7 @@ from recsys.service.ranking_requests import Prepared, constraints_of, prepare, r
 from recsys.service.routes import V1_ERRORS
 from recsys.service.schemas import (
     MAX_K,
+    STORABLE_TEXT_PATTERN,
     ErrorBody,
     NamespaceName,
     RecommendationsRequest,
@@ -144,7 +145,7 @@ def _rank(
 def similar(
     tenant: TenantDep,
     state: State,
-    item_id: Annotated[str, Path(min_length=1, max_length=256)],
+    item_id: Annotated[str, Path(min_length=1, max_length=256, pattern=STORABLE_TEXT_PATTERN)],
     namespace: Annotated[NamespaceName, Query()],
     k: Annotated[int, Query(ge=1, le=MAX_K)] = 20,
 ) -> SimilarItemsResponse:

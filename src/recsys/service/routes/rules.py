@@ -24,14 +24,23 @@ from recsys.service.deps import Now, State, StoreDep, TenantDep, WritesDep
 from recsys.service.errors import ApiError
 from recsys.service.ranking_requests import prepare
 from recsys.service.routes import V1_ERRORS
-from recsys.service.schemas import ErrorBody, NamespaceName, RecommendationsRequest
+from recsys.service.schemas import (
+    MAX_SURFACE_LENGTH,
+    STORABLE_TEXT_PATTERN,
+    ErrorBody,
+    NamespaceName,
+    RecommendationsRequest,
+)
 from recsys.store import control
 
 router = APIRouter(tags=["rules"], responses=V1_ERRORS)
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "Unknown id"}
 }
-RuleId = Annotated[str, Path(min_length=1, max_length=64)]
+RuleId = Annotated[str, Path(min_length=1, max_length=64, pattern=STORABLE_TEXT_PATTERN)]
+SurfaceFilter = Annotated[
+    str | None, Query(max_length=MAX_SURFACE_LENGTH, pattern=STORABLE_TEXT_PATTERN)
+]
 
 
 def _row(
@@ -102,7 +111,7 @@ def list_rules(
     tenant: TenantDep,
     store: StoreDep,
     namespace: Annotated[NamespaceName | None, Query()] = None,
-    surface: Annotated[str | None, Query(max_length=64)] = None,
+    surface: SurfaceFilter = None,
     action: Annotated[str | None, Query(pattern="^(PIN|BLOCK|BOOST)$")] = None,
     enabled: Annotated[bool | None, Query()] = None,
 ) -> RulesResponse:
@@ -273,7 +282,7 @@ def list_overrides(
     store: StoreDep,
     now: Now,
     namespace: Annotated[NamespaceName | None, Query()] = None,
-    surface: Annotated[str | None, Query(max_length=64)] = None,
+    surface: SurfaceFilter = None,
     status: Annotated[str | None, Query(pattern="^(active|cancelled|expired)$")] = None,
 ) -> OverridesResponse:
     now_us = to_micros(now)

@@ -7,14 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from recsys.clock import from_micros, to_micros
-from recsys.service.deps import MetricsDep, Now, StoreDep, TenantDep, WritesDep
-from recsys.service.pagination import decode_token, encode_token
+from recsys.service.deps import MetricsDep, Now, PageTokensDep, StoreDep, TenantDep, WritesDep
 from recsys.service.routes import V1_ERRORS
 from recsys.service.schemas import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     DeleteResult,
     NamespaceName,
+    StorableText,
     UpsertResult,
     UserOut,
     UsersDelete,
@@ -67,13 +67,16 @@ def delete_users(body: UsersDelete, tenant: TenantDep, writes: WritesDep) -> Del
 def list_users(
     tenant: TenantDep,
     store: StoreDep,
+    tokens: PageTokensDep,
     namespace: Annotated[NamespaceName, Query()],
-    user_id: Annotated[list[str] | None, Query(description="Repeat to ask for several.")] = None,
-    segment: Annotated[str | None, Query(description="Match traits.segment.")] = None,
+    user_id: Annotated[
+        list[StorableText] | None, Query(description="Repeat to ask for several.")
+    ] = None,
+    segment: Annotated[StorableText | None, Query(description="Match traits.segment.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     page_token: Annotated[str | None, Query()] = None,
 ) -> UsersPage:
-    after = decode_token("users", page_token, str)
+    after = tokens.decode("users", tenant.org_id, namespace, page_token, str)
     with store.read() as conn:
         rows = repo.list_users(
             conn,
@@ -94,5 +97,8 @@ def list_users(
         for r in rows[:limit]
     ]
     if len(rows) > limit:
-        return UsersPage(users=page, next_page_token=encode_token("users", page[-1].user_id))
+        return UsersPage(
+            users=page,
+            next_page_token=tokens.encode("users", tenant.org_id, namespace, page[-1].user_id),
+        )
     return UsersPage(users=page)

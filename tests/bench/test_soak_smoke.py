@@ -1,0 +1,77 @@
+"""`bench/soak.py` end to end, shortened: a real server, every request kind, the report's shape.
+
+The script is run as a subprocess, the way it is documented (`python bench/soak.py ...`), on a
+small shop for 20 s, so that the benchmark does not rot between the long runs made by hand."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "soak.py"
+KINDS = ("recommend", "ingest", "config_read", "config_write", "item_upsert")
+RATE, DURATION, WINDOW = 60, 20, 5
+
+
+@pytest.mark.slow
+def test_a_short_soak_sends_every_kind_without_errors(tmp_path: Path) -> None:
+    output, chart = tmp_path / "soak.json", tmp_path / "soak.png"
+    command = [
+        sys.executable,
+        str(SCRIPT),
+        *("--duration", str(DURATION), "--window", str(WINDOW), "--rate", str(RATE)),
+        *("--concurrency", "3", "--workers", "2", "--rss-interval", "1"),
+        *("--items", "300", "--users", "500", "--events", "10000"),
+        # Larger shares of the rare kinds than the default, so 20 s sees each several times.
+        *("--mix", "recommend=70,ingest=15,config_read=7,config_write=4,item_upsert=4"),
+        *("--output", str(output), "--chart", str(chart)),
+    ]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
+    assert run.returncode == 0, run.stderr[-4000:]
+    document = json.loads(run.stdout)
+    assert json.loads(output.read_text()) == document
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    for key in ("command", "machine", "config", "dataset", "warmup", "totals", "rss", "windows"):
+        assert key in document, key
+    assert document["benchmark"] == "soak"
+    assert "bench/soak.py" in document["command"]
+    assert document["dataset"]["load"]["events_inserted"] == 10000
+
+    totals = document["totals"]
+    assert totals["errors"] == 0, totals["error_samples"]
+    assert totals["error_samples"] == [] and totals["errors_by_kind_status"] == {}
+    for kind in KINDS:
+        assert totals["by_kind"][kind]["requests"] > 0, kind
+        assert totals["by_kind"][kind]["p99_ms"] > 0, kind
+    # Every slot of the schedule was either sent or skipped (behind by more than 1 s).
+    assert totals["requests"] + totals["skipped_slots"] == math.ceil(RATE * DURATION)
+    assert totals["events_ingested"] == 10 * totals["by_kind"]["ingest"]["requests"]
+
+    windows = document["windows"]
+    assert [(w["start_s"], w["end_s"]) for w in windows] == [
+        (float(a), float(a + WINDOW)) for a in range(0, DURATION, WINDOW)
+    ]
+    for window in windows:
+        assert window["requests"] > 0 and window["errors"] == 0
+        assert window["by_kind"]["recommend"]["p50_ms"] <= window["by_kind"]["recommend"]["p99_ms"]
+        assert window["rss_mib_end"] > 0 and "machine_busy_pct" in window["cpu"]
+
+    rss = document["rss"]
+    # Medians of the last half of the first window and of the run (samples every second).
+    assert (rss["baseline"]["from_s"], rss["baseline"]["to_s"]) == (WINDOW / 2, WINDOW)
+    assert (rss["end"]["from_s"], rss["end"]["to_s"]) == (DURATION - WINDOW / 2, DURATION)
+    assert rss["baseline"]["samples"] >= 3 and rss["baseline"]["median_mib"] > 0
+    assert isinstance(rss["growth_pct"], float)
+    assert sorted(p["role"] for p in rss["processes"]) == ["master", "worker", "worker"]
+    assert len(rss["samples"]) > DURATION  # every second, plus the start
+
+    assert document["server"]["stopped_cleanly"]
+    assert document["clients"] == {"clients_reported": 3, "missing": []}
+    met = document["targets_met"]
+    assert met["errors_zero"] is True and isinstance(met["rss_growth_le_10pct"], bool)
