@@ -33,19 +33,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
-import importlib.metadata
 import math
 import multiprocessing as mp
 import os
-import platform
 import queue
 import random
 import resource
 import shlex
-import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -58,7 +54,13 @@ from typing import Any
 
 import orjson
 
+from machine import (  # bench/machine.py: this script's directory is on sys.path
+    fresh_store,
+    machine_info,
+)
+
 HOST = "127.0.0.1"
+PACKAGES = ("fastapi", "starlette", "pydantic", "uvicorn", "sqlalchemy", "psycopg")
 PATH = "/v1/events:batch"
 NAMESPACE = "bench"
 WARMUP_NAMESPACE = "bench-warmup"
@@ -233,23 +235,6 @@ def _client_main(job: ClientJob, counter: Any, barrier: Any, results: Any) -> No
 # --- server and stores ----------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def store_url(backend: str) -> Iterator[str]:
-    """A fresh, empty store for one run."""
-    if backend == "sqlite":
-        root = Path(tempfile.mkdtemp(prefix="recsys-bench-"))
-        try:
-            yield f"sqlite:///{root / 'recsys.db'}"
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
-    else:
-        from recsys.testing.postgres import throwaway_cluster
-
-        # durable=True: fsync on, synchronous_commit on, as in production.
-        with throwaway_cluster(durable=True) as url:
-            yield url
-
-
 # No auth, no rate limit: the benchmark measures ingestion, not the limiter.
 SERVER_ENV = {"API_AUTH_ENABLED": "false", "API_RATE_LIMIT_RPM": "0", "PYTHONUNBUFFERED": "1"}
 
@@ -385,7 +370,7 @@ def run_once(
     ctx = mp.get_context("fork")
     clients: list[Any] = []
     with contextlib.ExitStack() as stack:
-        url = stack.enter_context(store_url(backend))
+        url = stack.enter_context(fresh_store(backend))
         # running_server waits for /health and stops the server with SIGTERM on the way out.
         server = stack.enter_context(
             running_server(url, workdir=log_dir, workers=workers, env=SERVER_ENV)
@@ -657,7 +642,7 @@ def _profile_pass(
         db_seconds[kind] = db_seconds.get(kind, 0.0) + elapsed
 
     db_seconds: dict[str, float] = {}
-    with store_url(backend) as url:
+    with fresh_store(backend) as url:
         store = Store.from_url(url, migrate=True)
         event.listen(store.engine, "before_cursor_execute", before_execute)
         event.listen(store.engine, "after_cursor_execute", after_execute)
@@ -760,56 +745,6 @@ def profile_backend(backend: str, org_id: str, batch: int, top: int = 15) -> dic
 # --- report ---------------------------------------------------------------------------------
 
 
-def _source() -> dict[str, Any]:
-    """Which recsys code ran: the imported package's directory and, in a checkout, its commit
-    (with "-dirty" and a hash of the diff when src/ has uncommitted changes)."""
-    import hashlib
-
-    import recsys
-
-    package = Path(recsys.__file__).resolve().parent
-    info: dict[str, Any] = {"recsys_path": str(package), "git_commit": None}
-
-    def git(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["git", *args], cwd=package, capture_output=True, text=True, timeout=10, check=False
-        )
-
-    try:
-        head = git("rev-parse", "HEAD")
-        if head.returncode == 0:
-            diff = git("diff", "HEAD", "--", ".").stdout
-            info["git_commit"] = head.stdout.strip() + ("-dirty" if diff else "")
-            if diff:
-                info["src_diff_sha256"] = hashlib.sha256(diff.encode()).hexdigest()[:16]
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return info
-
-
-def machine_info() -> dict[str, Any]:
-    cpu_model = None
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    versions = {}
-    for package in ("fastapi", "starlette", "pydantic", "uvicorn", "sqlalchemy", "psycopg"):
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            versions[package] = importlib.metadata.version(package)
-    return {
-        "nproc": os.cpu_count(),
-        "cpus_available": len(os.sched_getaffinity(0)),
-        "cpu_model": cpu_model,
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "packages": versions,
-        "source": _source(),
-    }
-
-
 def _int_list(text: str, low: int, high: int, name: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
@@ -887,7 +822,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "benchmark": "ingest-profile" if args.profile else "ingest",
         "endpoint": f"POST {PATH}",
         "command": shlex.join(getattr(sys, "orig_argv", [sys.executable, *sys.argv])),
-        "machine": machine_info(),
+        "machine": machine_info(PACKAGES),
         "workload": {
             "events": args.events,
             "batch": args.batch,

@@ -42,15 +42,12 @@ import argparse
 import contextlib
 import gc
 import http.client
-import importlib.metadata
 import math
 import multiprocessing as mp
 import os
-import platform
 import resource
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -63,6 +60,20 @@ from typing import Any
 
 import numpy as np
 import orjson
+
+from machine import machine_info  # bench/machine.py: this script's directory is on sys.path
+
+PACKAGES = (
+    "numpy",
+    "scipy",
+    "fastapi",
+    "starlette",
+    "pydantic",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "sqlalchemy",
+)
 
 HOST = "127.0.0.1"
 PATH = "/v1/recommendations"
@@ -1484,69 +1495,6 @@ def profile_request_path(
 # --- report ---------------------------------------------------------------------------------
 
 
-def source_info() -> dict[str, Any]:
-    """Which recsys code ran: its directory and commit (+ "-dirty" when src/ has changes)."""
-    import recsys
-
-    package = Path(recsys.__file__).resolve().parent
-    info: dict[str, Any] = {"recsys_path": str(package), "git_commit": None}
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=package, capture_output=True, text=True, timeout=10
-        )
-        if head.returncode == 0:
-            status = subprocess.run(
-                ["git", "status", "--porcelain", "--", "."],
-                cwd=package,
-                capture_output=True,
-                text=True,
-                timeout=10,
-            )
-            info["git_commit"] = head.stdout.strip() + ("-dirty" if status.stdout else "")
-    # The tree as it ran (committed or not): a hash over every source file's path and content.
-    import hashlib
-
-    digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
-    info["src_tree_sha256"] = digest.hexdigest()[:16]
-    return info
-
-
-def machine_info() -> dict[str, Any]:
-    cpu_model = None
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    versions = {}
-    for package in (
-        "numpy",
-        "scipy",
-        "fastapi",
-        "starlette",
-        "pydantic",
-        "uvicorn",
-        "uvloop",
-        "httptools",
-        "sqlalchemy",
-    ):
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            versions[package] = importlib.metadata.version(package)
-    return {
-        "nproc": os.cpu_count(),
-        "cpus_available": len(os.sched_getaffinity(0)),
-        "cpu_model": cpu_model,
-        "memory_mib": mib(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-        "packages": versions,
-        "source": source_info(),
-    }
-
-
 def _int_list(text: str, low: int, high: int, name: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
@@ -1671,7 +1619,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "benchmark": "serving",
         "endpoint": f"POST {PATH}",
         "command": shlex.join(getattr(sys, "orig_argv", [sys.executable, *sys.argv])),
-        "machine": machine_info(),
+        "machine": {**machine_info(PACKAGES), "numpy": np.__version__},
         "scenario": {
             "items": args.items,
             "users": args.users,

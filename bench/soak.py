@@ -37,26 +37,22 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import hashlib
 import http.client
-import importlib.metadata
 import itertools
 import math
 import multiprocessing as mp
 import os
-import platform
 import queue
 import random
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -66,7 +62,13 @@ from typing import Any
 import numpy as np
 import orjson
 
+from machine import (  # bench/machine.py: this script's directory is on sys.path
+    fresh_store,
+    machine_info,
+)
+
 HOST = "127.0.0.1"
+PACKAGES = ("fastapi", "starlette", "pydantic", "uvicorn", "sqlalchemy", "psycopg", "numpy")
 NAMESPACE = "soak"
 ORG_ID = "00000000-0000-4000-8000-0000000050a4"
 
@@ -746,22 +748,6 @@ def cpu_report(first: Sample, last: Sample) -> dict[str, Any]:
 # --- setup: store, server, load, warm-up ----------------------------------------------------
 
 
-@contextlib.contextmanager
-def fresh_store(backend: str) -> Iterator[str]:
-    if backend == "sqlite":
-        root = Path(tempfile.mkdtemp(prefix="recsys-soak-"))
-        try:
-            yield f"sqlite:///{root / 'recsys.db'}"
-        finally:
-            shutil.rmtree(root, ignore_errors=True)
-    else:
-        from recsys.testing.postgres import throwaway_cluster
-
-        # durable: fsync and synchronous commit on, as a production database runs.
-        with throwaway_cluster(durable=True) as url:
-            yield url
-
-
 def load_shop(port: int, dataset: Any) -> dict[str, Any]:
     """The shop through the public API, in the largest batches it accepts."""
     started = time.monotonic()
@@ -1164,53 +1150,6 @@ def draw_chart(path: Path, windows: list[dict[str, Any]], rss: dict[str, Any]) -
 # --- report ---------------------------------------------------------------------------------
 
 
-def source_info() -> dict[str, Any]:
-    """The recsys package that ran: path, commit, and whether src/ had uncommitted changes."""
-    import recsys
-
-    package = Path(recsys.__file__).resolve().parent
-    info: dict[str, Any] = {"recsys_path": str(package), "git_commit": None}
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=package, capture_output=True, text=True, timeout=10
-        )
-        if head.returncode == 0:
-            diff = subprocess.run(
-                ["git", "diff", "HEAD", "--", "."],
-                cwd=package,
-                capture_output=True,
-                text=True,
-                timeout=10,
-            ).stdout
-            info["git_commit"] = head.stdout.strip() + ("-dirty" if diff else "")
-            if diff:
-                info["src_diff_sha256"] = hashlib.sha256(diff.encode()).hexdigest()[:16]
-    return info
-
-
-def machine_info() -> dict[str, Any]:
-    model = None
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    packages = {}
-    for name in ("fastapi", "starlette", "pydantic", "uvicorn", "sqlalchemy", "psycopg", "numpy"):
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            packages[name] = importlib.metadata.version(name)
-    return {
-        "nproc": os.cpu_count(),
-        "cpus_available": len(os.sched_getaffinity(0)),
-        "cpu_model": model,
-        "memory_mib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "packages": packages,
-        "source": source_info(),
-    }
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=600.0, help="seconds of mixed load")
@@ -1292,7 +1231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     document: dict[str, Any] = {
         "benchmark": "soak",
         "command": shlex.join(getattr(sys, "orig_argv", [sys.executable, *sys.argv])),
-        "machine": machine_info(),
+        "machine": machine_info(PACKAGES),
         "config": {
             "backend": args.backend,
             "workers": args.workers,
@@ -1339,7 +1278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.ExitStack() as stack:
             try:
                 log(f"starting a {args.backend} store and recsys serve --workers {args.workers}")
-                url = stack.enter_context(fresh_store(args.backend))
+                url = stack.enter_context(fresh_store(args.backend, prefix="recsys-soak-"))
                 env = {**SERVER_ENV, **args.server_env}
                 server = stack.enter_context(
                     running_server(url, workdir=workdir, workers=args.workers, env=env)
