@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -75,14 +76,16 @@ def org() -> str:
 
 @pytest.fixture
 def make_client(store: Store, clock: FakeClock) -> Iterator[Callable[..., TestClient]]:
-    """Build a client over the test's store; keyword arguments become Settings fields."""
+    """Build a client over the test's store; keyword arguments become Settings fields, and
+    `app_options` extra create_app arguments (e.g. a bandit seed)."""
     clients: list[TestClient] = []
 
-    def build(**settings: object) -> TestClient:
+    def build(*, app_options: dict[str, Any] | None = None, **settings: object) -> TestClient:
         app = create_app(
             Settings(database_url="unused://", **settings),  # type: ignore[arg-type]
             store=store,
             clock=clock,
+            **(app_options or {}),
         )
         client = TestClient(app, raise_server_exceptions=False)
         client.__enter__()

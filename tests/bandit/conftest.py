@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
-
-from recsys.config.settings import Settings
-from recsys.service import create_app
-from recsys.store import Store
-from tests.conftest import FakeClock
 
 
 def sequential_ids(org: str) -> Callable[[], str]:
@@ -23,28 +18,15 @@ def sequential_ids(org: str) -> Callable[[], str]:
 
 
 @pytest.fixture
-def make_bandit_client(store: Store, clock: FakeClock) -> Iterator[Callable[..., TestClient]]:
+def make_bandit_client(make_client: Callable[..., TestClient]) -> Callable[..., TestClient]:
     """`build(seed=7, ids=None, **settings)`: a client whose bandit draws from `seed`."""
-    clients: list[TestClient] = []
 
     def build(
         *, seed: int | None = 7, ids: Callable[[], str] | None = None, **settings: object
     ) -> TestClient:
-        app = create_app(
-            Settings(database_url="unused://", **settings),  # type: ignore[arg-type]
-            store=store,
-            clock=clock,
-            bandit_seed=seed,
-            bandit_ids=ids,
-        )
-        client = TestClient(app, raise_server_exceptions=False)
-        client.__enter__()
-        clients.append(client)
-        return client
+        return make_client(app_options={"bandit_seed": seed, "bandit_ids": ids}, **settings)
 
-    yield build
-    for client in clients:
-        client.__exit__(None, None, None)
+    return build
 
 
 @pytest.fixture
