@@ -341,11 +341,13 @@ def test_event_type_changes_reach_cold_start_rankings(shop: TestClient, headers:
     without = ids(
         eventually(
             lambda: recommend(shop, headers, user_id="never-seen", k=10),
-            lambda b: ids(b) != base,
+            # i31 only ever had purchases. (Heavy signals follow in the background, so an
+            # intermediate list may show first: wait for the settled one, within 2 s.)
+            lambda b: "i42" not in ids(b)[:3] and "i31" not in ids(b),
             "deactivating purchases changes a cold user's list",
         )
     )
-    assert "i42" not in without[:3] and "i31" not in without  # i31 only ever had purchases
+    assert without != base
 
     post(
         shop,
@@ -359,11 +361,12 @@ def test_event_type_changes_reach_cold_start_rankings(shop: TestClient, headers:
     reweighted = ids(
         eventually(
             lambda: recommend(shop, headers, user_id="never-seen", k=10),
-            lambda b: ids(b) not in (base, without),
+            # Purchases count again, views now count for much more.
+            lambda b: ids(b) not in (base, without) and ids(b)[0] == "i42",
             "new weights change a cold user's list",
         )
     )
-    assert reweighted[0] == "i42"  # purchases count again, views now count for much more
+    assert reweighted not in (base, without)
 
 
 # --- 3. segments and profiles -----------------------------------------------------------------

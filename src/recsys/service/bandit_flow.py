@@ -317,8 +317,9 @@ def record(
     }
     with store.write() as conn:
         bandit_store.insert_decision(conn, org_id=org_id, namespace=namespace, row=row)
-    runtime.metrics.decisions.labels(
-        namespace, decision.surface, decision.policy_id, decision.algorithm
+    metrics = runtime.metrics
+    metrics.decisions.labels(
+        *metrics.labels(namespace, decision.surface, decision.policy_id, decision.algorithm)
     ).inc()
 
 
@@ -366,7 +367,9 @@ def reward(
             assert latest is not None
             current = latest["reward"]
     if recorded:
-        labels = (namespace, row["surface"], row["policy_id"], row["algorithm"])
+        labels = runtime.metrics.labels(
+            namespace, row["surface"], row["policy_id"], row["algorithm"]
+        )
         runtime.metrics.rewards.labels(*labels).inc()
         runtime.metrics.reward_sum.labels(*labels).inc(value)
         return RewardOutcome(decision=row, reward=value, duplicate=False)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter
 
+from recsys.service.metrics import LabelValues
+
 # Never a user or a decision id: label values stay few (policies are capped per namespace).
 LABELS = ["namespace", "surface", "policy", "algorithm"]
 
@@ -15,6 +17,16 @@ class BanditMetrics:
     decisions: Counter
     rewards: Counter
     reward_sum: Counter
+    bounded: LabelValues
+
+    def labels(self, namespace: str, surface: str, policy: str, algorithm: str) -> tuple[str, ...]:
+        """The label values, tenant-chosen ones capped (see service/metrics.py)."""
+        return (
+            self.bounded("namespace", namespace),
+            self.bounded("surface", surface),
+            self.bounded("policy", policy),
+            algorithm,
+        )
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> BanditMetrics:
@@ -37,6 +49,7 @@ class BanditMetrics:
                 LABELS,
                 registry=registry,
             ),
+            bounded=LabelValues(),
         )
 
 

@@ -2,9 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+
+# Label values that tenants choose (namespace names, surfaces, rule and policy ids) are capped
+# per label and per process: past the cap new values are counted under OTHER, so one tenant
+# cannot grow /metrics (and the scraper's storage) without bound for everyone.
+MAX_LABEL_VALUES = 500
+OTHER = "_other"
+
+
+@dataclass
+class LabelValues:
+    limit: int = MAX_LABEL_VALUES
+    _seen: dict[str, set[str]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, label: str, value: str) -> str:
+        """`value` while the label has room (or already knows it), else OTHER."""
+        with self._lock:
+            seen = self._seen.setdefault(label, set())
+            if value in seen:
+                return value
+            if len(seen) < self.limit:
+                seen.add(value)
+                return value
+            return OTHER
+
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -21,6 +47,7 @@ class ServiceMetrics:
     constraint_leaks: Counter
     response_items: Counter
     coverage: Counter
+    bounded: LabelValues
 
     @classmethod
     def create(cls) -> ServiceMetrics:
@@ -83,7 +110,8 @@ class ServiceMetrics:
                 ["namespace", "surface", "bucket"],
                 registry=registry,
             ),
+            bounded=LabelValues(),
         )
 
 
-__all__ = ["ServiceMetrics"]
+__all__ = ["MAX_LABEL_VALUES", "OTHER", "LabelValues", "ServiceMetrics"]

@@ -26,29 +26,31 @@ def observe(
     ranked_at: float,
 ) -> None:
     request = prepared.request
-    surface = request.surface or "none"
     metrics = state.metrics
+    bounded = metrics.bounded
+    surface = bounded("surface", request.surface or "none")
+    ns_label = bounded("namespace", namespace)
     stages = {s["stage"]: s for s in result.trace.get("stages", [])}
     policy = result.trace.get("extras", {}).get("policy", {})
     rules_stage = stages.get("rules", {})
     for action, count in rules_stage.get("actions", {}).items():
-        metrics.rule_actions.labels(namespace, surface, action).inc(count)
+        metrics.rule_actions.labels(ns_label, surface, action).inc(count)
     for rule_id, count in rules_stage.get("blocked_by_rule", {}).items():
-        metrics.rule_blocked_items.labels(namespace, surface, rule_id).inc(count)
+        metrics.rule_blocked_items.labels(ns_label, surface, bounded("rule_id", rule_id)).inc(count)
     for action, count in policy.get("rule_exposure", {}).items():
-        metrics.rule_exposure.labels(namespace, surface, action).inc(count)
+        metrics.rule_exposure.labels(ns_label, surface, action).inc(count)
     if policy.get("leaks"):
-        metrics.constraint_leaks.labels(namespace, surface, "constraint").inc(policy["leaks"])
+        metrics.constraint_leaks.labels(ns_label, surface, "constraint").inc(policy["leaks"])
     snapshot = prepared.served.snapshot
     returned = [i.item_id for i in result.items]
-    metrics.response_items.labels(namespace, surface).inc(len(returned))
-    metrics.coverage.labels(namespace, surface, "all").inc(len(returned))
+    metrics.response_items.labels(ns_label, surface).inc(len(returned))
+    metrics.coverage.labels(ns_label, surface, "all").inc(len(returned))
     if returned and not snapshot.is_empty:
         tail = snapshot.long_tail(
             request.knobs["popularity_halflife_days"], state.settings.long_tail_head_share
         )
         indices = snapshot.catalog.indices_of(returned)
-        metrics.coverage.labels(namespace, surface, "long_tail").inc(int(tail[indices].sum()))
+        metrics.coverage.labels(ns_label, surface, "long_tail").inc(int(tail[indices].sum()))
 
     if not state.audit.sampled(decision_id):
         return
