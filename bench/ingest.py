@@ -56,7 +56,10 @@ import orjson
 
 from machine import (  # bench/machine.py: this script's directory is on sys.path
     fresh_store,
+    int_list,
     machine_info,
+    system_busy,
+    wait_until_quiet,
 )
 
 HOST = "127.0.0.1"
@@ -278,30 +281,6 @@ def database_pids(url: str) -> list[int]:
                 if cmdline.split(b"\0", 1)[0].endswith(b"postgres") and needle in cmdline:
                     return process_tree(int(entry.name))
     return []
-
-
-def system_busy() -> tuple[int, int]:
-    """(busy, total) jiffies over all CPUs, from /proc/stat (steal counts as busy)."""
-    line = Path("/proc/stat").read_text().split("\n", 1)[0]
-    # user nice system idle iowait irq softirq steal; guest time is already part of user.
-    fields = [int(v) for v in line.split()[1:9]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return sum(fields) - idle, sum(fields)
-
-
-def wait_until_quiet(max_wait: float, threshold_pct: float = 10.0) -> float:
-    """Wait (up to `max_wait` s) for a second in which the machine is < `threshold_pct` busy.
-
-    The benchmark shares the cores with whatever else runs; returns the busy % last seen."""
-    deadline = time.monotonic() + max_wait
-    while True:
-        before = system_busy()
-        time.sleep(1.0)
-        after = system_busy()
-        total = after[1] - before[1]
-        busy_pct = 100.0 * (after[0] - before[0]) / total if total else 0.0
-        if busy_pct < threshold_pct or time.monotonic() >= deadline:
-            return round(busy_pct, 1)
 
 
 def count_stored(url: str, org_id: str) -> dict[str, Any]:
@@ -745,16 +724,6 @@ def profile_backend(backend: str, org_id: str, batch: int, top: int = 15) -> dic
 # --- report ---------------------------------------------------------------------------------
 
 
-def _int_list(text: str, low: int, high: int, name: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{name}: comma-separated integers") from exc
-    if not values or any(not low <= v <= high for v in values):
-        raise argparse.ArgumentTypeError(f"{name}: each value must be in {low}..{high}")
-    return values
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
@@ -762,13 +731,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch", type=int, default=500, help="events per request")
     parser.add_argument(
         "--concurrency",
-        type=lambda s: _int_list(s, 1, MAX_CONCURRENCY, "--concurrency"),
+        type=lambda s: int_list(s, 1, MAX_CONCURRENCY, "--concurrency"),
         default=[2],
         help="client processes, each with one keep-alive connection (list sweeps: 2,4,8)",
     )
     parser.add_argument(
         "--workers",
-        type=lambda s: _int_list(s, 1, MAX_WORKERS, "--workers"),
+        type=lambda s: int_list(s, 1, MAX_WORKERS, "--workers"),
         default=[2],
         help="server worker processes (list sweeps: 1,2)",
     )

@@ -4,6 +4,7 @@ are only compared like for like."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import hashlib
 import importlib.metadata
@@ -12,6 +13,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -86,4 +88,44 @@ def fresh_store(backend: str, *, prefix: str = "recsys-bench-") -> Iterator[str]
             yield url
 
 
-__all__ = ["fresh_store", "machine_info", "source_info"]
+def system_busy() -> tuple[int, int]:
+    """(busy, total) jiffies over all CPUs, from /proc/stat: iowait counts as idle, steal as
+    busy; guest time is already part of user, so only the first eight fields are summed."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+def wait_until_quiet(max_wait: float, threshold_pct: float = 10.0) -> float:
+    """Wait (up to `max_wait` s) for a second in which the machine is < `threshold_pct` busy;
+    returns the busy % last seen. Benchmarks share the cores with whatever else runs."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        before = system_busy()
+        time.sleep(1.0)
+        after = system_busy()
+        total = after[1] - before[1]
+        busy_pct = 100.0 * (after[0] - before[0]) / total if total else 0.0
+        if busy_pct < threshold_pct or time.monotonic() >= deadline:
+            return round(busy_pct, 1)
+
+
+def int_list(text: str, low: int, high: int, name: str) -> list[int]:
+    """An argparse type: comma-separated integers, each within low..high (a sweep list)."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{name}: comma-separated integers") from exc
+    if not values or any(not low <= v <= high for v in values):
+        raise argparse.ArgumentTypeError(f"{name}: each value must be in {low}..{high}")
+    return values
+
+
+__all__ = [
+    "fresh_store",
+    "int_list",
+    "machine_info",
+    "source_info",
+    "system_busy",
+    "wait_until_quiet",
+]

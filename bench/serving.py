@@ -61,7 +61,12 @@ from typing import Any
 import numpy as np
 import orjson
 
-from machine import machine_info  # bench/machine.py: this script's directory is on sys.path
+from machine import (  # bench/machine.py: this script's directory is on sys.path
+    int_list,
+    machine_info,
+    system_busy,
+    wait_until_quiet,
+)
 
 PACKAGES = (
     "numpy",
@@ -183,27 +188,6 @@ def cpu_seconds(pid: int) -> float:
         fields = stat[stat.rindex(")") + 2 :].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return 0.0
-
-
-def system_busy() -> tuple[int, int]:
-    """(busy, total) jiffies over all CPUs, from /proc/stat."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]
-    return sum(fields) - idle, sum(fields)
-
-
-def wait_until_quiet(max_wait: float, threshold_pct: float = 10.0) -> float:
-    """Wait (up to `max_wait` s) for a second in which the machine is < `threshold_pct` busy;
-    returns the busy % last seen. The benchmark shares the cores with whatever else runs."""
-    deadline = time.monotonic() + max_wait
-    while True:
-        before = system_busy()
-        time.sleep(1.0)
-        after = system_busy()
-        total = after[1] - before[1]
-        busy_pct = 100.0 * (after[0] - before[0]) / total if total else 0.0
-        if busy_pct < threshold_pct or time.monotonic() >= deadline:
-            return round(busy_pct, 1)
 
 
 # --- dataset and workload -------------------------------------------------------------------
@@ -1495,16 +1479,6 @@ def profile_request_path(
 # --- report ---------------------------------------------------------------------------------
 
 
-def _int_list(text: str, low: int, high: int, name: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{name}: comma-separated integers") from exc
-    if not values or any(not low <= v <= high for v in values):
-        raise argparse.ArgumentTypeError(f"{name}: each value must be in {low}..{high}")
-    return values
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--items", type=int, default=10_000)
@@ -1521,13 +1495,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cold-share", type=float, default=0.2, help="share of cold users")
     parser.add_argument(
         "--concurrency",
-        type=lambda s: _int_list(s, 1, MAX_CONCURRENCY, "--concurrency"),
+        type=lambda s: int_list(s, 1, MAX_CONCURRENCY, "--concurrency"),
         default=[16],
         help="HTTP client processes (in-flight requests); a list sweeps: 8,16,32",
     )
     parser.add_argument(
         "--workers",
-        type=lambda s: _int_list(s, 1, MAX_WORKERS, "--workers"),
+        type=lambda s: int_list(s, 1, MAX_WORKERS, "--workers"),
         default=[2],
         help="server worker processes; a list sweeps: 1,2",
     )

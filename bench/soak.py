@@ -65,6 +65,8 @@ import orjson
 from machine import (  # bench/machine.py: this script's directory is on sys.path
     fresh_store,
     machine_info,
+    system_busy,
+    wait_until_quiet,
 )
 
 HOST = "127.0.0.1"
@@ -525,12 +527,6 @@ def cpu_s(pids: Sequence[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def machine_jiffies() -> tuple[int, int]:
-    """(busy, total) over all CPUs from /proc/stat; iowait counts as idle, steal as busy."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    return sum(fields) - fields[3] - fields[4], sum(fields)
-
-
 def postgres_root(port: int) -> int | None:
     """The postmaster serving `port` (the throwaway cluster starts it with `-p <port>`)."""
     wanted = f"\0-p\0{port}\0".encode()
@@ -589,7 +585,7 @@ class Sampler(threading.Thread):
             postmaster = postgres_root(self.database_port)
             if postmaster is not None:
                 database_pids = descendants(postmaster, parents)
-        busy, total = machine_jiffies()
+        busy, total = system_busy()
         return Sample(
             t_s=round(t_s, 3),
             rss_kib={pid: status[pid].get("VmRSS", 0) for pid in counted},
@@ -822,20 +818,6 @@ def warm_up(port: int, workers: int, w: Workload, seed: int) -> dict[str, Any]:
         "statuses": sorted(statuses),
         "settled": fast_in_a_row >= 2,
     }
-
-
-def wait_for_quiet(max_wait: float) -> float:
-    """Wait up to `max_wait` s for one second in which the machine is < 10% busy; the busy %
-    last seen (the soak shares the machine with whatever else runs)."""
-    deadline = time.monotonic() + max_wait
-    while True:
-        before = machine_jiffies()
-        time.sleep(1.0)
-        after = machine_jiffies()
-        total = after[1] - before[1]
-        busy = 100.0 * (after[0] - before[0]) / total if total else 0.0
-        if busy < 10.0 or time.monotonic() >= deadline:
-            return round(busy, 1)
 
 
 def log_problems(text: str) -> dict[str, Any]:
@@ -1268,7 +1250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _WORKLOAD = build_workload(dataset, args, run_tag)
 
     if args.quiet_wait:
-        busy = wait_for_quiet(args.quiet_wait)
+        busy = wait_until_quiet(args.quiet_wait)
         log(f"machine {busy}% busy before the run")
         document["machine_busy_pct_before"] = busy
 

@@ -86,6 +86,21 @@ class _Fold:
             shape=(snapshot.users.size, snapshot.catalog.size),
         )
         self.matrix.sum_duplicates()
+        # What no baseline may list: each user's training items, and the items the catalogue
+        # marks unavailable (the pipeline never shows those either). Built once per fold, not
+        # per grid configuration.
+        unavailable = np.flatnonzero(~snapshot.catalog.available)
+        blocked = sp.csr_matrix(
+            (
+                np.ones(len(unavailable) * self.matrix.shape[0]),
+                (
+                    np.repeat(np.arange(self.matrix.shape[0]), len(unavailable)),
+                    np.tile(unavailable, self.matrix.shape[0]),
+                ),
+            ),
+            shape=self.matrix.shape,
+        )
+        self.exclude = ((self.matrix != 0) + (blocked != 0)).astype(np.float64).tocsr()
         users = list(split.holdout.users)
         if max_users is not None and len(users) > max_users:
             rng = np.random.default_rng(seed)
@@ -109,23 +124,7 @@ class _Fold:
         snapshot = self.ranker.snapshot
         model = make_baseline(name, params).fit(self.matrix)
         rows = np.asarray([snapshot.users.index[u] for u in self.users], dtype=np.int64)
-        # Training items are excluded, and so are items the catalogue marks unavailable (the
-        # pipeline never shows those either).
-        unavailable = np.flatnonzero(~snapshot.catalog.available)
-        exclude = self.matrix
-        if len(unavailable):
-            extra = sp.csr_matrix(
-                (
-                    np.ones(len(unavailable) * self.matrix.shape[0]),
-                    (
-                        np.repeat(np.arange(self.matrix.shape[0]), len(unavailable)),
-                        np.tile(unavailable, self.matrix.shape[0]),
-                    ),
-                ),
-                shape=self.matrix.shape,
-            )
-            exclude = ((self.matrix != 0) + (extra != 0)).astype(np.float64).tocsr()
-        top = model.recommend(rows, k=K_LIST, exclude=exclude)
+        top = model.recommend(rows, k=K_LIST, exclude=self.exclude)
         ids = snapshot.catalog.item_ids
         return [[str(ids[i]) for i in row if i >= 0] for row in top]
 

@@ -47,8 +47,6 @@ DecisionId = Annotated[
 ]
 AlgorithmOut = Literal["thompson", "ucb1", "control"]
 
-# Free-form JSON the stores can keep alike: the same check as every other JSON field.
-StorableObject = JsonObject
 Reward = Annotated[
     StrictFloat,
     Field(ge=0, le=1, description="A number in [0, 1] (booleans and strings are refused)."),
@@ -65,7 +63,7 @@ class PolicyIn(StrictModel):
         default=False,
         description="The holdout's policy (at most one per namespace; active or not).",
     )
-    config: StorableObject = Field(
+    config: JsonObject = Field(
         default_factory=dict,
         description="Knob overrides by override key, validated like request overrides.",
         examples=[{"blend_alpha": 1.0, "blend_beta": 0.0}],
@@ -115,7 +113,7 @@ class BanditChoiceFields(StrictModel):
 class DecideRequest(BanditChoiceFields):
     namespace: NamespaceName
     surface: Surface
-    context: StorableObject = Field(
+    context: JsonObject = Field(
         default_factory=dict,
         description="Its string, integer and boolean entries form the statistics bucket.",
     )
@@ -230,6 +228,7 @@ __all__ = [
     "DecisionResponse",
     "ExperimentOut",
     "GroupTotals",
+    "JsonObject",
     "PoliciesResponse",
     "PoliciesUpsert",
     "PoliciesUpserted",
@@ -239,5 +238,4 @@ __all__ = [
     "RewardRequest",
     "RewardResponse",
     "StatisticsResponse",
-    "StorableObject",
 ]
