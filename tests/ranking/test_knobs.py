@@ -1,12 +1,19 @@
 """Every knob in the catalogue changes the ranking, and in the direction it promises.
 
 The table must name every knob: adding a knob without a test here fails
-`test_every_knob_has_a_row`."""
+`test_every_knob_has_a_row`.
+
+Each row asserts on what the caller gets: the order or membership of the returned list, or the
+score the list is sorted by -- never on a value the pipeline derives from the knob for display
+(an explain contribution, a trace count). `test_row_fails_when_the_knob_is_ignored` keeps every
+row honest: it runs the row against a pipeline that ranks as if the knob were left at its
+default while its explain and trace still see the knob's value, and the row must fail."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -15,7 +22,9 @@ import pytest
 from recsys.config.knobs import KNOBS, defaults
 from recsys.policy.rules import Rule
 from recsys.ranking import RankRequest, RankResult, build_pipeline
+from recsys.signals.snapshot import Snapshot
 from tests.ranking.shop import NOW, shop_snapshot
+from tests.ranking.synthetic_shop import SYNTHETIC_USER, synthetic_snapshot
 
 PIPELINE = build_pipeline()
 
@@ -28,20 +37,41 @@ def run(
     surface: str | None = None,
     segment: str | None = None,
     rules: tuple[Rule, ...] = (),
+    ignore: str | None = None,
+    snapshot: Callable[[], Snapshot] = shop_snapshot,
 ) -> RankResult:
-    request = RankRequest(
-        rules=rules,
-        now_us=NOW,
-        k=k,
-        user_id=user,
-        surface=surface,
-        segment=segment,
-        knobs=defaults().with_overrides(overrides),
-        explicit_knobs=frozenset(overrides),
-        include_reasons=True,
-        explain_level="full",
+    """Rank with `overrides` on top of the catalogue defaults. With `ignore`, a deliberately
+    broken pipeline: the list (items, order, scores) is ranked as if that knob were not
+    overridden, while explain, reasons and trace come from the real run -- a pipeline that shows
+    the knob but does not rank by it."""
+
+    def rank(knobs: dict[str, Any]) -> RankResult:
+        request = RankRequest(
+            rules=rules,
+            now_us=NOW,
+            k=k,
+            user_id=user,
+            surface=surface,
+            segment=segment,
+            knobs=defaults().with_overrides(knobs),
+            explicit_knobs=frozenset(knobs),
+            include_reasons=True,
+            explain_level="full",
+        )
+        return PIPELINE.run(snapshot(), request)
+
+    shown = rank(overrides)
+    if ignore is None:
+        return shown
+    ranked = rank({key: value for key, value in overrides.items() if key != ignore})
+    display = {item.item_id: item for item in shown.items}
+    items = tuple(
+        replace(item, reasons=display[item.item_id].reasons, explain=display[item.item_id].explain)
+        if item.item_id in display
+        else item
+        for item in ranked.items
     )
-    return PIPELINE.run(shop_snapshot(), request)
+    return replace(shown, items=items, warnings=ranked.warnings, candidates=ranked.candidates)
 
 
 def item_ids(result: RankResult) -> list[str]:
@@ -81,6 +111,7 @@ class Case:
     segment: str | None = None
     base: tuple[tuple[str, Any], ...] = ()
     rules: tuple[Rule, ...] = ()
+    snapshot: Callable[[], Snapshot] = shop_snapshot
 
 
 def differs(low: RankResult, high: RankResult) -> None:
@@ -92,10 +123,6 @@ def position(result: RankResult, item: str) -> int:
     return ids.index(item) if item in ids else len(ids) + 1
 
 
-def blend_share(result: RankResult, part: str) -> float:
-    return sum(i.explain["blend"].get(part, 0.0) for i in result.items if i.explain)
-
-
 def moves_up(item: str) -> Callable[[RankResult, RankResult], None]:
     def check(low: RankResult, high: RankResult) -> None:
         assert position(high, item) < position(low, item), (item_ids(low), item_ids(high))
@@ -103,28 +130,56 @@ def moves_up(item: str) -> Callable[[RankResult, RankResult], None]:
     return check
 
 
-def share_grows(part: str) -> Callable[[RankResult, RankResult], None]:
+def dcg(ids: list[str], gain: Callable[[str], float]) -> float:
+    """Position-discounted sum of a per-item gain over a returned list."""
+    return sum(gain(item) / math.log2(n + 2) for n, item in enumerate(ids))
+
+
+BLEND_WEIGHTS = ("blend_alpha", "blend_beta", "blend_gamma", "blend_delta")
+
+
+def leans_towards(weight: str, user: str, k: int = 10) -> Callable[[RankResult, RankResult], None]:
+    """More weight on a signal brings the list closer to the list that signal alone ranks
+    (same user, no diversification, no personalisation): rank-discounted agreement grows."""
+    prefix = "new_user_" if weight.startswith("new_user_") else ""
+    alone = {f"{prefix}{w}": 0.0 for w in BLEND_WEIGHTS} | {weight: 1.0}
+    alone |= {f"{prefix}mmr_lambda": 1.0, "profile_boost": 0.0}
+    alone |= {"profile_starter_blend_weight": 0.0}
+
     def check(low: RankResult, high: RankResult) -> None:
-        assert blend_share(high, part) > blend_share(low, part)
+        reference = {item: n for n, item in enumerate(item_ids(run(user, alone, k=k)))}
+
+        def agreement(r: RankResult) -> float:
+            return dcg(
+                item_ids(r), lambda i: 1 / math.log2(reference[i] + 2) if i in reference else 0.0
+            )
+
+        assert agreement(high) > agreement(low), (item_ids(low), item_ids(high))
 
     return check
 
 
-def fewer_candidates(low: RankResult, high: RankResult) -> None:
-    def proposed(r: RankResult) -> int:
-        return int(r.trace["extras"]["candidate_sources"].get("popularity", 0))
+def more_popular_items(
+    snapshot: Callable[[], Snapshot],
+) -> Callable[[RankResult, RankResult], None]:
+    """The list holds more of the catalogue's 50 most popular items (by the snapshot's own
+    popularity at the default half-life)."""
 
-    assert proposed(low) < proposed(high)
-
-
-def more_sourced(source: str) -> Callable[[RankResult, RankResult], None]:
     def check(low: RankResult, high: RankResult) -> None:
-        def proposed(r: RankResult) -> int:
-            return int(r.trace["extras"]["candidate_sources"].get(source, 0))
+        snap = snapshot()
+        scores = snap.popularity(defaults()["popularity_halflife_days"]).scores
+        top = {str(snap.catalog.item_ids[i]) for i in np.argsort(-scores, kind="stable")[:50]}
 
-        assert proposed(low) < proposed(high)
+        def count(r: RankResult) -> int:
+            return sum(1 for i in item_ids(r) if i in top)
+
+        assert count(high) > count(low)
 
     return check
+
+
+def longer_list(low: RankResult, high: RankResult) -> None:
+    assert len(low.items) < len(high.items)
 
 
 # Rank by the item model alone, without diversification, so its own knobs show.
@@ -171,13 +226,6 @@ def starter_matters_more(low: RankResult, high: RankResult) -> None:
     differs(low, high)
 
 
-def multiplier_grows(low: RankResult, high: RankResult) -> None:
-    def total(r: RankResult) -> float:
-        return sum(i.explain["personalisation_multiplier"] for i in r.items if i.explain)
-
-    assert total(high) > total(low)
-
-
 def category_dominates(category: int) -> Callable[[RankResult, RankResult], None]:
     def check(low: RankResult, high: RankResult) -> None:
         def count(r: RankResult) -> int:
@@ -188,11 +236,49 @@ def category_dominates(category: int) -> Callable[[RankResult, RankResult], None
     return check
 
 
+def category_rises(category: int) -> Callable[[RankResult, RankResult], None]:
+    """Items of the category the user loves take more, or higher, places."""
+
+    def check(low: RankResult, high: RankResult) -> None:
+        def placed(r: RankResult) -> float:
+            return dcg(item_ids(r), lambda i: float(category_of(i) == category))
+
+        assert placed(high) > placed(low), (item_ids(low), item_ids(high))
+
+    return check
+
+
+# Rank by popularity alone, without diversification, so that personalisation shows.
+POPULARITY_ONLY = (
+    ("blend_alpha", 1.0),
+    ("blend_beta", 0.0),
+    ("blend_gamma", 0.0),
+    ("blend_delta", 0.0),
+    ("mmr_lambda", 1.0),
+)
+NEW_USER_POPULARITY_ONLY = (
+    ("new_user_blend_alpha", 1.0),
+    ("new_user_blend_beta", 0.0),
+    ("new_user_blend_gamma", 0.0),
+    ("new_user_blend_delta", 0.0),
+    ("new_user_mmr_lambda", 1.0),
+    ("profile_starter_blend_weight", 0.0),
+)
+
+
 CASES = [
-    Case("blend_alpha", 0.0, 5.0, "u01", share_grows("popularity")),
-    Case("blend_beta", 0.0, 5.0, "anchor", share_grows("co_visitation"), k=5),
-    Case("blend_gamma", 0.0, 5.0, "u02", share_grows("item_similarity")),
-    Case("popularity_fanout", 3, 500, "u03", fewer_candidates),
+    Case("blend_alpha", 0.0, 5.0, "u01", leans_towards("blend_alpha", "u01")),
+    Case("blend_beta", 0.0, 5.0, "anchor", leans_towards("blend_beta", "anchor", k=5), k=5),
+    Case("blend_gamma", 0.0, 5.0, "u02", leans_towards("blend_gamma", "u02")),
+    Case(
+        "popularity_fanout",
+        5,
+        500,
+        SYNTHETIC_USER,
+        more_popular_items(synthetic_snapshot),
+        k=100,
+        snapshot=synthetic_snapshot,
+    ),
     Case(
         "popularity_halflife_days",
         1.0,
@@ -211,9 +297,9 @@ CASES = [
         k=5,
         base=(("blend_delta", 0.0),),
     ),
-    Case("blend_delta", 0.0, 5.0, "u02", share_grows("item_model")),
+    Case("blend_delta", 0.0, 5.0, "u02", leans_towards("blend_delta", "u02")),
     Case("item_model_l2", 1.0, 1e6, "u02", differs, base=ITEM_MODEL_ONLY),
-    Case("item_model_max_items", 2, 3000, "u02", more_sourced("item_model"), base=ITEM_MODEL_ONLY),
+    Case("item_model_max_items", 2, 3000, "u02", differs, base=ITEM_MODEL_ONLY),
     Case("rule_exclude_events", True, False, "buyer", excluded_only_when("i12", "low"), k=60),
     Case("exclude_event_types", [3], [0, 3], "buyer", excluded_only_when("i10", "high"), k=60),
     Case("purchased_window_days", 0.5, 30.0, "buyer", excluded_only_when("i12", "high"), k=60),
@@ -228,17 +314,17 @@ CASES = [
     ),
     Case("brand_cap", 2, 0, "u05", cap_holds(brand_of, 2)),
     Case("category_cap", 3, 0, "u05", cap_holds(category_of, 3)),
-    Case("profile_boost", 0.0, 5.0, "u00", multiplier_grows),
+    Case("profile_boost", 0.0, 5.0, "u00", category_rises(0), base=POPULARITY_ONLY),
     Case("profile_window_days", 30.0, 365.0, "nostalgic", category_dominates(5), k=10),
     Case("profile_top_n", 1, 50, "u01", differs),
-    Case("profile_min_events_for_boost", 100, 1, "u00", multiplier_grows),
+    Case("profile_min_events_for_boost", 100, 1, "u00", category_rises(0)),
     Case(
         "profile_cold_start_multiplier",
         0.0,
         1.0,
         "sparse",
-        multiplier_grows,
-        base=(("profile_starter_blend_weight", 0.0),),
+        category_rises(2),
+        base=NEW_USER_POPULARITY_ONLY,
     ),
     Case("profile_starter_blend_weight", 0.1, 1.0, "sparse", starter_matters_more),
     Case("profile_starter_decay_events", 2, 50, "sparse", starter_matters_more),
@@ -251,13 +337,15 @@ CASES = [
         segment="fans_3",
         base=(("profile_boost", 3.0), ("new_user_mmr_lambda", 1.0)),
     ),
-    Case("new_user_blend_alpha", 0.0, 5.0, "newbie", share_grows("popularity")),
+    Case(
+        "new_user_blend_alpha", 0.0, 5.0, "newbie", leans_towards("new_user_blend_alpha", "newbie")
+    ),
     Case(
         "new_user_blend_beta",
         0.0,
         5.0,
         "sparse",
-        differs,
+        leans_towards("new_user_blend_beta", "sparse"),
         base=(("new_user_blend_alpha", 0.0), ("new_user_blend_gamma", 0.0)),
     ),
     Case(
@@ -265,7 +353,7 @@ CASES = [
         0.0,
         5.0,
         "sparse",
-        differs,
+        leans_towards("new_user_blend_gamma", "sparse"),
         base=(("new_user_blend_alpha", 0.0), ("new_user_blend_beta", 0.0)),
     ),
     Case(
@@ -273,7 +361,7 @@ CASES = [
         0.0,
         5.0,
         "sparse",
-        share_grows("item_model"),
+        leans_towards("new_user_blend_delta", "sparse"),
         base=(("new_user_blend_alpha", 0.0), ("new_user_blend_beta", 0.0)),
     ),
     Case(
@@ -281,7 +369,7 @@ CASES = [
         3,
         800,
         "newbie",
-        fewer_candidates,
+        longer_list,
         base=(("profile_starter_blend_weight", 0.0),),
     ),
     Case(
@@ -343,23 +431,31 @@ def test_every_knob_has_a_row() -> None:
     assert {c.knob for c in CASES} == {k.key for k in KNOBS}
 
 
+def run_case(case: Case, ignore: str | None = None) -> tuple[RankResult, RankResult]:
+    """The row's two rankings, at its low and its high value."""
+    low, high = (
+        run(
+            case.user,
+            {**dict(case.base), case.knob: value},
+            k=case.k,
+            surface=case.surface,
+            segment=case.segment,
+            rules=case.rules,
+            ignore=ignore,
+            snapshot=case.snapshot,
+        )
+        for value in (case.low, case.high)
+    )
+    return low, high
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.knob)
 def test_knob_changes_the_ranking(case: Case) -> None:
-    base = dict(case.base)
-    low = run(
-        case.user,
-        {**base, case.knob: case.low},
-        k=case.k,
-        surface=case.surface,
-        segment=case.segment,
-        rules=case.rules,
-    )
-    high = run(
-        case.user,
-        {**base, case.knob: case.high},
-        k=case.k,
-        surface=case.surface,
-        segment=case.segment,
-        rules=case.rules,
-    )
-    case.check(low, high)
+    case.check(*run_case(case))
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.knob)
+def test_row_fails_when_the_knob_is_ignored(case: Case) -> None:
+    low, high = run_case(case, ignore=case.knob)
+    with pytest.raises(AssertionError):
+        case.check(low, high)
