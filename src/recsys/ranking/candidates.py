@@ -1,4 +1,10 @@
-"""Candidate set: parallel arrays over candidate items, one named column per signal."""
+"""The candidate set: the one container every pipeline stage takes and returns.
+
+Rows are candidate items; every per-candidate value a stage computes (raw and normalised signals,
+blend, multiplier, score, MMR penalty) is a named column of the same length. Rows are only ever
+dropped or reordered through `keep`, so the columns can never fall out of step with the items.
+Items that the rules reserve at fixed slots (pins) travel beside the rows: they are not scored,
+filtered or diversified, only placed when the list is assembled."""
 
 from __future__ import annotations
 
@@ -25,24 +31,47 @@ SOURCE_NAMES = {
 }
 
 
+@dataclass(frozen=True)
+class Pin:
+    item: int  # catalogue index
+    slot: int  # 0-based position in the final list
+
+
 @dataclass(frozen=True, eq=False)
 class CandidateSet:
-    items: np.ndarray  # int64 catalogue indices, ascending (= item_id order)
-    sources: np.ndarray  # uint8 bit flags
+    """Candidate rows: `items` (int64 catalogue indices; ascending = item_id order until a stage
+    reorders them), `sources` (uint8 bit flags), one array per named column, and the pins."""
+
+    items: np.ndarray
+    sources: np.ndarray
     columns: dict[str, np.ndarray] = field(default_factory=dict)
+    pins: tuple[Pin, ...] = ()
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def keep(self, mask: np.ndarray) -> CandidateSet:
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.columns[name]
+
+    def keep(self, rows: np.ndarray) -> CandidateSet:
+        """The only way rows leave or move: `rows` is a boolean mask, or positions in the order
+        the rows should take. Every column follows; pins are untouched."""
         return CandidateSet(
-            items=self.items[mask],
-            sources=self.sources[mask],
-            columns={name: col[mask] for name, col in self.columns.items()},
+            items=self.items[rows],
+            sources=self.sources[rows],
+            columns={name: col[rows] for name, col in self.columns.items()},
+            pins=self.pins,
         )
 
     def with_columns(self, **columns: np.ndarray) -> CandidateSet:
-        return CandidateSet(self.items, self.sources, {**self.columns, **columns})
+        """A copy with columns added or replaced (each as long as the rows)."""
+        for name, values in columns.items():
+            if len(values) != len(self.items):
+                raise ValueError(f"column {name!r} has {len(values)} rows, not {len(self.items)}")
+        return CandidateSet(self.items, self.sources, {**self.columns, **columns}, self.pins)
+
+    def with_pins(self, pins: tuple[Pin, ...]) -> CandidateSet:
+        return CandidateSet(self.items, self.sources, self.columns, pins)
 
     def source_counts(self) -> dict[str, int]:
         return {
@@ -52,10 +81,14 @@ class CandidateSet:
         }
 
 
+def empty_candidates() -> CandidateSet:
+    return CandidateSet(np.empty(0, np.int64), np.empty(0, np.uint8))
+
+
 def union(proposals: list[tuple[int, np.ndarray]]) -> CandidateSet:
     """Merge (source flag, item indices) proposals into one set, recording every source."""
     if not proposals:
-        return CandidateSet(np.empty(0, np.int64), np.empty(0, np.uint8))
+        return empty_candidates()
     all_items = np.concatenate([items for _, items in proposals]).astype(np.int64)
     all_flags = np.concatenate(
         [np.full(len(items), flag, dtype=np.uint8) for flag, items in proposals]
@@ -91,6 +124,8 @@ __all__ = [
     "SOURCE_STARTER",
     "SOURCE_VECTOR",
     "CandidateSet",
+    "Pin",
+    "empty_candidates",
     "top_indices",
     "union",
 ]
