@@ -9,7 +9,7 @@ mmr_lambda 0.7). One run:
    (`build_catalog`, `EventLog.append`, `assemble_snapshot` with `SignalParams()`), timing each
    step (the signal builders are wrapped for the breakdown) and measuring memory (RSS delta,
    peak, and the bytes of the snapshot's arrays);
-3. **in-process latency**: `build_pipeline().run(snapshot, RankRequest(...))` for `--requests`
+3. **in-process latency**: `build_pipeline().run(snapshot, request)` for `--requests`
    requests, single-threaded, over a deterministic user sample (mostly users with events, a
    `--cold-share` of cold users: half unknown ids, half known users without events);
 4. **HTTP** (unless `--skip-http`): loads the dataset straight into a fresh SQLite file through
@@ -462,32 +462,27 @@ def build_snapshot_timed(dataset: Any, now_us: int) -> tuple[Any, dict[str, Any]
 # --- 3. in-process latency ------------------------------------------------------------------
 
 
-def segment_of(snapshot: Any, user_id: str) -> str | None:
-    """What the route passes as `segment` (traits.segment of a known user)."""
-    index = snapshot.users.index.get(user_id)
-    if index is None:
-        return None
-    value = snapshot.users.traits[index].get("segment")
-    return str(value) if value is not None else None
-
-
 def rank_requests(
     snapshot: Any, sample: UserSample, *, k: int, now_us: int, overrides: dict[str, Any]
 ) -> list[Any]:
-    from recsys.config.knobs import defaults
-    from recsys.ranking import RankRequest
+    """The requests the route would build (the one request builder, a namespace without
+    stored config, segments or rules)."""
+    from recsys.config.knobs import defaults, parse_overrides
+    from recsys.policy.namespace import NamespacePolicy
+    from recsys.ranking.builder import build_request
 
-    knobs = defaults().with_overrides(overrides)
+    policy, knobs, parsed = NamespacePolicy(), defaults(), parse_overrides(overrides)
     return [
-        RankRequest(
+        build_request(
+            snapshot,
+            policy,
+            base_knobs=knobs,
             now_us=now_us,
             k=k,
             user_id=user_id,
-            knobs=knobs,
-            explicit_knobs=frozenset(overrides),
             surface=SURFACE,
-            segment=segment_of(snapshot, user_id),
-        )
+            overrides=parsed,
+        ).request
         for user_id in sample.user_ids
     ]
 

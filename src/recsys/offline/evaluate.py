@@ -27,8 +27,8 @@ from recsys.offline.metrics import (
     per_user_ranking_metrics,
 )
 from recsys.policy.namespace import NamespacePolicy
-from recsys.policy.resolve import resolve
-from recsys.ranking import RankRequest, build_pipeline
+from recsys.ranking import build_pipeline
+from recsys.ranking.builder import build_request
 from recsys.signals.assemble import assemble_snapshot
 from recsys.signals.popularity import long_tail_mask
 from recsys.signals.snapshot import Snapshot
@@ -98,31 +98,19 @@ class LocalRanker:
         overrides: Mapping[str, Any],
         exclude: Sequence[str] = (),
     ) -> list[str]:
-        snapshot = self.snapshot
-        index = snapshot.users.index.get(user_id)
-        traits = dict(snapshot.users.traits[index]) if index is not None else {}
-        resolved = resolve(
+        built = build_request(
+            self.snapshot,
             self.policy,
             base_knobs=self.base_knobs,
-            traits=traits,
-            context={"as_of": iso(self.cut_us)},
-            request={"surface": self.surface, "k": k, "user_id": user_id},
-            surface=self.surface,
-            overrides=parse_overrides(overrides),
-            now_us=self.cut_us,
-        )
-        request = RankRequest(
             now_us=self.cut_us,
             k=k,
             user_id=user_id,
-            knobs=resolved.knobs,
-            explicit_knobs=resolved.explicit_knobs,
             surface=self.surface,
-            segment=resolved.starter_segment,
-            rules=resolved.rules,
-            exclude_item_ids=tuple(exclude),
+            context={"as_of": iso(self.cut_us)},
+            overrides=parse_overrides(overrides),
+            exclude_item_ids=exclude,
         )
-        return [item.item_id for item in self.pipeline.run(snapshot, request).items]
+        return [item.item_id for item in self.pipeline.run(self.snapshot, built.request).items]
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ from pydantic import TypeAdapter, ValidationError
 
 from recsys.clock import to_micros
 from recsys.config.knobs import KnobError, parse_overrides
-from recsys.policy.resolve import Resolved, resolve
+from recsys.policy.resolve import Resolved
 from recsys.ranking import MODEL_VERSION, Constraints, RankRequest, RankResult
+from recsys.ranking.builder import build_request
 from recsys.service.errors import ApiError
 from recsys.service.schemas import (
     ConstraintsIn,
@@ -23,7 +24,6 @@ from recsys.service.schemas import (
 )
 from recsys.service.snapshots import Served
 from recsys.service.state import ServiceState
-from recsys.signals.snapshot import Snapshot
 
 _AWARE = TypeAdapter(datetime)
 
@@ -94,13 +94,6 @@ def _served(state: ServiceState, org_id: str, namespace: str, as_of_us: int | No
     return state.snapshots.as_of(org_id, namespace, as_of_us)
 
 
-def _traits(snapshot: Snapshot, user_id: str | None) -> dict[str, Any]:
-    if not user_id:
-        return {}
-    index = snapshot.users.index.get(user_id)
-    return dict(snapshot.users.traits[index]) if index is not None else {}
-
-
 @dataclass(frozen=True)
 class Prepared:
     served: Served
@@ -119,33 +112,21 @@ def prepare(
     overrides = parse_request_overrides(body.overrides)
     as_of_us = _as_of(body.context)
     now_us = as_of_us if as_of_us is not None else to_micros(now)
-    surface = _surface(body.surface, body.context)
     served = _served(state, org_id, body.namespace, as_of_us)
-    k = fields.pop("k")
-    resolved = resolve(
+    built = build_request(
+        served.snapshot,
         served.policy,
         base_knobs=state.knobs,
-        traits=_traits(served.snapshot, body.user_id),
-        context=body.context,
-        request={"surface": surface, "k": k, "user_id": body.user_id},
-        surface=surface,
-        overrides=overrides,
         now_us=now_us,
-    )
-    request = RankRequest(
-        now_us=now_us,
-        k=k,
         user_id=body.user_id,
-        knobs=resolved.knobs,
-        explicit_knobs=resolved.explicit_knobs,
-        surface=surface,
-        segment=resolved.starter_segment,
+        surface=_surface(body.surface, body.context),
+        context=body.context,
+        overrides=overrides,
         include_reasons=body.include_reasons,
         explain_level=body.explain_level,
-        rules=resolved.rules,
         **fields,
     )
-    return Prepared(served, resolved, request)
+    return Prepared(served, built.resolved, built.request)
 
 
 def response_of(
