@@ -34,21 +34,19 @@ def assemble(
     request, catalog = context.request, context.snapshot.catalog
     base_name = _find(traces, BlendTrace).base_signal
     rules = _find(traces, RulesTrace)
-    ranked = [_ranked_row(context, candidates, row, base_name) for row in range(len(candidates))]
+    listed = _listed(context, candidates, base_name)
     for pin in candidates.pins:
-        ranked.insert(min(pin.slot, len(ranked)), _pinned(catalog, pin.item, request))
+        listed.insert(min(pin.slot, len(listed)), _pinned(catalog, pin.item, request))
     boosted = set(rules.touched.get("BOOST", ()))
     ranked = [
         RankedItem(
-            item.item_id,
-            item.score,
+            item_id,
+            score,
             rank,
-            (*(item.reasons or ()), "boosted")
-            if item.reasons is not None and item.item_id in boosted
-            else item.reasons,
-            item.explain,
+            (*reasons, "boosted") if reasons is not None and item_id in boosted else reasons,
+            explain,
         )
-        for rank, item in enumerate(ranked, start=1)
+        for rank, (item_id, score, reasons, explain) in enumerate(listed, start=1)
     ]
     if request.mode == "rerank":
         known = set(catalog.index)
@@ -64,7 +62,12 @@ def assemble(
         items=tuple(ranked),
         trace={"stages": [t.as_json() for t in traces], "extras": _extras(context, traces, ranked)},
         warnings=warnings,
-        candidates=tuple((str(catalog.item_ids[i]), round(s, 6)) for i, s in shortlist),
+        candidates=tuple(
+            (str(item_id), round(score, 6))
+            for item_id, score in zip(
+                catalog.item_ids[shortlist.items], shortlist.scores.tolist(), strict=True
+            )
+        ),
     )
 
 
@@ -72,19 +75,35 @@ def _find(traces: Sequence[StageTrace], kind: type[T]) -> T:
     return next(t for t in traces if isinstance(t, kind))
 
 
-def _pinned(catalog: Catalog, item: int, request: RankRequest) -> RankedItem:
-    return RankedItem(
-        item_id=str(catalog.item_ids[item]),
-        score=0.0,
-        rank=0,
-        reasons=("pinned",) if request.include_reasons else None,
-        explain={"pinned": True} if request.explain_level != "none" else None,
+# One listed item before its rank is known: item id, score, reasons, explanation.
+Listed = tuple[str, float, tuple[str, ...] | None, dict[str, Any] | None]
+
+
+def _pinned(catalog: Catalog, item: int, request: RankRequest) -> Listed:
+    return (
+        str(catalog.item_ids[item]),
+        0.0,
+        ("pinned",) if request.include_reasons else None,
+        {"pinned": True} if request.explain_level != "none" else None,
     )
 
 
-def _ranked_row(
+def _listed(context: RankContext, candidates: CandidateSet, base_name: str) -> list[Listed]:
+    """The rows in their order, with reasons and explanations only when the request asks."""
+    request = context.request
+    ids = [str(i) for i in context.snapshot.catalog.item_ids[candidates.items]]
+    scores = [round(score, 6) for score in candidates["score"].tolist()]
+    if not request.include_reasons and request.explain_level == "none":
+        return [(item_id, score, None, None) for item_id, score in zip(ids, scores, strict=True)]
+    return [
+        (ids[row], scores[row], *_detail(context, candidates, row, base_name))
+        for row in range(len(ids))
+    ]
+
+
+def _detail(
     context: RankContext, candidates: CandidateSet, row: int, base_name: str
-) -> RankedItem:
+) -> tuple[tuple[str, ...] | None, dict[str, Any] | None]:
     request, knobs = context.request, context.knobs
     weights = (knobs.alpha, knobs.beta, knobs.gamma, knobs.delta)
     names = (base_name, *_PART_NAMES)
@@ -117,13 +136,7 @@ def _ranked_row(
             },
             sources=int(candidates.sources[row]),
         )
-    return RankedItem(
-        item_id=str(context.snapshot.catalog.item_ids[item]),
-        score=round(float(candidates["score"][row]), 6),
-        rank=0,
-        reasons=reasons,
-        explain=explain,
-    )
+    return reasons, explain
 
 
 def _reasons(

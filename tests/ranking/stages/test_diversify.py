@@ -21,8 +21,9 @@ def test_lambda_one_is_the_score_order_cut_to_k() -> None:
         "similarity": "item_vectors",
         "cap_skips": 0,
     }
-    assert len(trace.shortlist) == min(AUDIT_CANDIDATES, len(incoming))
-    assert trace.shortlist[0] == (int(out.items[0]), float(out["score"][0]))
+    assert len(trace.shortlist.items) == min(AUDIT_CANDIDATES, len(incoming))
+    assert trace.shortlist.items[:7].tolist() == out.items.tolist()  # λ = 1: the same order
+    assert trace.shortlist.scores[:7].tolist() == out["score"].tolist()
 
 
 def test_caps_hold_and_columns_follow_the_order() -> None:

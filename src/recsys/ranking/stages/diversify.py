@@ -4,7 +4,7 @@ its `mmr_penalty`. In rerank nothing is cut: items the caps pushed back follow, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,14 +18,22 @@ from recsys.ranking.stages.blend import normalised
 AUDIT_CANDIDATES = 50
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
+class Shortlist:
+    items: np.ndarray  # catalogue indices
+    scores: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
 class DiversifyTrace:
     mmr_lambda: float
     similarity: str  # "item_vectors" or "features"
     cap_skips: int
-    # The best scored candidates before diversification, (catalogue index, score), for the
-    # decision audit; not part of the rendered trace.
-    shortlist: tuple[tuple[int, float], ...] = ()
+    # The best scored candidates before diversification, best first, for the decision audit;
+    # not part of the rendered trace.
+    shortlist: Shortlist = field(
+        default_factory=lambda: Shortlist(np.empty(0, np.int64), np.empty(0))
+    )
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -70,9 +78,9 @@ class Diversify:
             mmr_lambda=context.knobs.mmr_lambda,
             similarity="item_vectors" if vectors is not None else "features",
             cap_skips=diversified.cap_skips,
-            shortlist=tuple((int(items[i]), float(score[i])) for i in best),
+            shortlist=Shortlist(items[best], score[best]),
         )
         return candidates.keep(order).with_columns(mmr_penalty=penalty), trace
 
 
-__all__ = ["AUDIT_CANDIDATES", "Diversify", "DiversifyTrace"]
+__all__ = ["AUDIT_CANDIDATES", "Diversify", "DiversifyTrace", "Shortlist"]
