@@ -543,10 +543,10 @@ class StageTimer:
         self.seconds: dict[str, float] = {}
         self.calls: dict[str, int] = {}
 
-    def __call__(self, name: str, run: Callable[[], T]) -> T:
+    def __call__(self, name: str, step: Callable[..., T], *args: Any) -> T:
         started = time.perf_counter()
         try:
-            return run()
+            return step(*args)
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
             self.calls[name] = self.calls.get(name, 0) + 1

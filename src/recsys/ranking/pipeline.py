@@ -4,7 +4,6 @@ into the response. The stage list is declared here and nowhere else."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
 
 from recsys.ranking.assemble import assemble
 from recsys.ranking.candidates import empty_candidates
@@ -50,13 +49,13 @@ class Pipeline:
             empty = {"stages": [], "extras": {"policy": {"candidates": 0}}}
             return RankResult(items=(), trace=empty, warnings=(EMPTY_NAMESPACE,))
         observe = observer or run_directly
-        context = observe("context", partial(build_context, snapshot, request))
+        context = observe("context", build_context, snapshot, request)
         candidates = empty_candidates()
         traces: list[StageTrace] = []
         for stage in self.stages:
-            candidates, trace = observe(stage.name, partial(stage, context, candidates))
+            candidates, trace = observe(stage.name, stage, context, candidates)
             traces.append(trace)
-        return observe("assemble", partial(assemble, context, candidates, traces))
+        return observe("assemble", assemble, context, candidates, traces)
 
 
 def build_pipeline(stages: Sequence[Stage] = STAGES) -> Pipeline:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -38,9 +38,9 @@ def test_stage_names_in_order() -> None:
 def test_an_observer_sees_every_step_and_changes_nothing() -> None:
     seen: list[str] = []
 
-    def record(name: str, run: Callable[[], T]) -> T:
+    def record(name: str, step: Callable[..., T], *args: Any) -> T:
         seen.append(name)
-        return run()
+        return step(*args)
 
     req = request(user_id="anchor", explain_level="full", include_reasons=True)
     observed = build_pipeline().run(shop_snapshot(), req, observer=record)

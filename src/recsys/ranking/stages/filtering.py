@@ -48,7 +48,8 @@ class FilterStage:
             removed[reason] = candidates.items[mask & ~drop]
             drop |= mask
         dropped = {reason: len(items) for reason, items in removed.items()}
-        return candidates.keep(~drop), DropTrace(self.trace_name, dropped, removed)
+        kept = candidates.keep(~drop) if drop.any() else candidates
+        return kept, DropTrace(self.trace_name, dropped, removed)
 
 
 __all__ = ["DropTrace", "FilterStage"]
