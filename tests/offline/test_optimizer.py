@@ -14,18 +14,17 @@ import pytest
 from typer.testing import CliRunner
 
 from recsys.cli.main import app
-from recsys.config.knobs import parse_overrides
+from recsys.config.knobs import TUNABLE, defaults, parse_overrides
 from recsys.offline.optimizer import (
-    DIMENSIONS,
     GAUSSIAN_PROCESS,
     SPACE_FILLING,
     GaussianProcess,
     Observation,
-    SearchSpace,
     Suggestion,
     propose,
     suggest,
 )
+from recsys.offline.search_space import SearchSpace
 
 RANGES: dict[str, tuple[float, float]] = {
     "blend_alpha": (0.3, 0.5),
@@ -63,7 +62,7 @@ def assert_valid(suggestions: list[Suggestion], n: int) -> None:
     configs = [s.config for s in suggestions]
     assert len({tuple(sorted(c.items())) for c in configs}) == n, "suggestions must be distinct"
     for config in configs:
-        assert list(config) == list(DIMENSIONS)
+        assert list(config) == list(RANGES)
         for knob, (low, high) in RANGES.items():
             assert low <= config[knob] <= high, (knob, config)
         assert isinstance(config["popularity_fanout"], int)
@@ -329,12 +328,16 @@ def write_summary(root: Path, runs: int, *, drop_fanout: bool = False) -> Path:
         }
         parameters["popularity_fanout"] = int(parameters["popularity_fanout"])
         parameters["profile_boost"] = 0.6  # swept too, not modelled
+        # What the harness records: the overrides, and every tunable knob's value in the run.
+        knobs = {k.key: defaults()[k.key] for k in TUNABLE} | parameters
+        overrides = dict(parameters)
         if drop_fanout:
             # Not swept: only the run file's overrides record the value used.
-            fanout = parameters.pop("popularity_fanout")
-            (folder / f"run_{number:03d}.json").write_text(
-                json.dumps({"overrides": {**parameters, "popularity_fanout": fanout}})
-            )
+            parameters.pop("popularity_fanout")
+            knobs.pop("popularity_fanout")
+        (folder / f"run_{number:03d}.json").write_text(
+            json.dumps({"overrides": overrides, "knobs": knobs})
+        )
         objectives = {**observation.objectives, "ndcg_lift": 0.1, "long_tail_share": 0.1}
         objectives["catalog_coverage"] = 0.15
         records.append(
@@ -414,7 +417,8 @@ def test_command_reads_unswept_knobs_from_the_run_files(workdir: Path) -> None:
     assert result.exit_code == 0, result.output
     payload = json.loads((workdir / "out.json").read_text())
     assert payload["history_runs"] == 5 and payload["strategy"] == "gaussian_process"
-    assert payload["ranges"]["blend_alpha"] == [0.1, 0.6]  # the defaults
+    assert payload["ranges"]["blend_alpha"] == [0, 1]  # the catalogue's search range
+    assert payload["ranges"]["blend_delta"] == [0, 1]  # every tunable knob is searched
 
 
 def test_command_without_runs_fills_the_space(workdir: Path) -> None:

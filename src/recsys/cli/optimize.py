@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from recsys.cli.common import Namespace
+from recsys.cli.search_options import search_options
 
 if TYPE_CHECKING:
     from recsys.offline.optimizer import Observation
@@ -24,75 +25,51 @@ FLOOR_OBJECTIVES = {
     "min_catalog_coverage": "catalog_coverage",
     "min_long_tail_share": "long_tail_share",
 }
-# Range flag -> knob, in the order of the output table.
-RANGE_FLAGS = {
-    "--alpha-range": "blend_alpha",
-    "--beta-range": "blend_beta",
-    "--gamma-range": "blend_gamma",
-    "--mmr-range": "mmr_lambda",
-    "--fanout-range": "popularity_fanout",
-}
-
 Range = tuple[float, float]
-# Around the catalogue defaults (0.35, 0.45, 0.20, 0.7, 500).
-DEFAULT_RANGES: dict[str, Range] = {
-    "blend_alpha": (0.1, 0.6),
-    "blend_beta": (0.2, 0.7),
-    "blend_gamma": (0.05, 0.4),
-    "mmr_lambda": (0.1, 0.9),
-    "popularity_fanout": (200, 1000),
-}
 
 
+@search_options("range")
 def optimize(
     namespace: Namespace = "demo",
     objective: Annotated[
         str,
         typer.Option(
-            help="Objective to maximise: ndcg_lift, segment_ndcg_lift, mrr_lift, "
-            "segment_mrr_lift, catalog_coverage or long_tail_share."
+            help="Objective to maximise: one of recsys.offline.search_space.OBJECTIVES "
+            "(ndcg_lift, segment_ndcg_lift, mrr_lift, segment_mrr_lift, catalog_coverage, "
+            "long_tail_share)."
         ),
     ] = "segment_ndcg_lift",
     suggestions: Annotated[int, typer.Option(min=1, help="Configurations to suggest.")] = 5,
     seed: Annotated[int, typer.Option(help="Seed of the candidate designs.")] = 2025,
-    alpha_range: Annotated[
-        Range, typer.Option("--alpha-range", help="BLEND_ALPHA low high.")
-    ] = DEFAULT_RANGES["blend_alpha"],
-    beta_range: Annotated[
-        Range, typer.Option("--beta-range", help="BLEND_BETA low high.")
-    ] = DEFAULT_RANGES["blend_beta"],
-    gamma_range: Annotated[
-        Range, typer.Option("--gamma-range", help="BLEND_GAMMA low high.")
-    ] = DEFAULT_RANGES["blend_gamma"],
-    mmr_range: Annotated[
-        Range, typer.Option("--mmr-range", help="MMR_LAMBDA low high.")
-    ] = DEFAULT_RANGES["mmr_lambda"],
-    fanout_range: Annotated[
-        Range, typer.Option("--fanout-range", help="POPULARITY_FANOUT low high.")
-    ] = DEFAULT_RANGES["popularity_fanout"],
     output: Annotated[Path, typer.Option(help="Write the suggestions JSON here.")] = OUTPUT_FILE,
     guardrails_file: Annotated[
         Path, typer.Option("--guardrails", help="Guardrails YAML: its quality floors constrain.")
     ] = GUARDRAILS_FILE,
+    knob_options: dict[str, Range] | None = None,
 ) -> None:
     """Suggest the next knob configurations from every past tuning run of the namespace (or
     alias such as tune_seg_power_users): a Gaussian process per objective, expected improvement
     times the probability of meeting the guardrail floors, a diverse batch. Without enough runs,
-    a space-filling design. The output's configs feed `tuning_harness.py --suggestions FILE`."""
+    a space-filling design. Searches every tunable knob of the catalogue (one range option
+    each). The output's configs feed `tuning_harness.py --suggestions FILE`."""
     from recsys.config.knobs import KNOBS_BY_KEY
     from recsys.offline.guardrails import GuardrailsError, load_thresholds
-    from recsys.offline.optimizer import OBJECTIVES, propose
+    from recsys.offline.optimizer import propose
+    from recsys.offline.search_space import OBJECTIVES
     from recsys.toolkit.evidence import write_json
     from recsys.toolkit.runs import known_names, matching_summaries
 
     if objective not in OBJECTIVES:
         _fail(f"unknown objective {objective!r}; choose one of: {', '.join(OBJECTIVES)}")
-    given = [alpha_range, beta_range, gamma_range, mmr_range, fanout_range]
     ranges: dict[str, Range] = {}
-    for (flag, knob), (low, high) in zip(RANGE_FLAGS.items(), given, strict=True):
+    for knob, (low, high) in (knob_options or {}).items():
+        spec = KNOBS_BY_KEY[knob]
+        assert spec.search is not None
+        flag = spec.search.range_option
         if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
             _fail(f"{flag}: needs LOW < HIGH, got {low:g} {high:g}")
-        spec = KNOBS_BY_KEY[knob]
+        if spec.search.scale == "log" and low <= 0:
+            _fail(f"{flag}: {knob} is searched on a log scale: LOW must be above 0")
         if (spec.minimum is not None and low < spec.minimum) or (
             spec.maximum is not None and high > spec.maximum
         ):
@@ -169,8 +146,9 @@ def observations(
     summaries: list[tuple[Path, dict[str, Any]]], knobs: tuple[str, ...]
 ) -> list[Observation]:
     """Every run of every summary as an Observation. A knob missing from a run's parameters
-    (not swept) is taken from the overrides its run_###.json records, when that file is
-    there; otherwise the run cannot be located and the optimizer skips it."""
+    (not swept) is taken from its run_###.json: the overrides it records, else the value every
+    tunable knob had in that run; otherwise the run cannot be located and the optimizer
+    skips it."""
     from recsys.offline.optimizer import Observation
 
     found = []
@@ -189,10 +167,14 @@ def _recorded_overrides(folder: Path, run: int, knobs: list[str]) -> dict[str, A
         record = json.loads((folder / f"run_{run:03d}.json").read_text())
     except (OSError, json.JSONDecodeError):
         return {}
-    overrides = record.get("overrides") if isinstance(record, dict) else None
-    if not isinstance(overrides, dict):
+    if not isinstance(record, dict):
         return {}
-    return {k: overrides[k] for k in knobs if k in overrides}
+    found: dict[str, Any] = {}
+    for field in ("knobs", "overrides"):  # overrides win: they are what the run asked for
+        values = record.get(field)
+        if isinstance(values, dict):
+            found.update({k: values[k] for k in knobs if k in values})
+    return found
 
 
 def _table(payload: dict[str, Any]) -> None:
@@ -233,4 +215,4 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-__all__ = ["DEFAULT_RANGES", "FLOOR_OBJECTIVES", "observations", "optimize"]
+__all__ = ["FLOOR_OBJECTIVES", "observations", "optimize"]

@@ -11,21 +11,24 @@ from typing import Annotated, Any
 import typer
 
 from recsys.cli.common import BaseUrl, Insecure, Namespace, OrgId, client, floats, ints, now
+from recsys.cli.search_options import search_options
 
 GUARDRAILS_FILE = Path("guardrails.yml")
 
 
-def _flag_values(**flags: str | None) -> dict[str, list[float]]:
-    from recsys.toolkit.tuning import PARAMETERS
+def _sweep_values(options: dict[str, str | None]) -> dict[str, list[float]]:
+    """{knob key: comma-separated values} -> {knob key: numbers} for the knobs given."""
+    from recsys.config.knobs import KNOBS_BY_KEY
 
     values: dict[str, list[float]] = {}
-    for flag, text in flags.items():
+    for key, text in options.items():
         if text:
-            parse = ints if flag == "fanouts" else floats
-            values[PARAMETERS[flag]] = list(parse(text))
+            parse = ints if KNOBS_BY_KEY[key].kind == "int" else floats
+            values[key] = list(parse(text))
     return values
 
 
+@search_options("sweep")
 def tune(
     base_url: BaseUrl = "http://localhost:8000",
     org_id: OrgId = "00000000-0000-0000-0000-000000000001",
@@ -39,15 +42,6 @@ def tune(
     ] = None,
     samples: Annotated[int, typer.Option(min=1, help="Random grid points (without --grid).")] = 8,
     seed: Annotated[int, typer.Option(help="Seed for sampling, splits and bootstraps.")] = 2025,
-    alphas: Annotated[str | None, typer.Option(help="BLEND_ALPHA values, comma-separated.")] = None,
-    betas: Annotated[str | None, typer.Option(help="BLEND_BETA values.")] = None,
-    gammas: Annotated[str | None, typer.Option(help="BLEND_GAMMA values.")] = None,
-    mmrs: Annotated[str | None, typer.Option(help="MMR_LAMBDA values.")] = None,
-    fanouts: Annotated[str | None, typer.Option(help="POPULARITY_FANOUT values.")] = None,
-    profile_boosts: Annotated[str | None, typer.Option(help="PROFILE_BOOST values.")] = None,
-    starter_blend_weights: Annotated[
-        str | None, typer.Option(help="PROFILE_STARTER_BLEND_WEIGHT values.")
-    ] = None,
     grid: Annotated[bool, typer.Option("--grid", help="Every combination, not a sample.")] = False,
     suggestions: Annotated[
         Path | None, typer.Option(help="Evaluate the configurations of an ai_optimizer file.")
@@ -72,29 +66,24 @@ def tune(
             help="local: the same pipeline in-process (fast, exact); http: ask the server."
         ),
     ] = "local",
+    knob_options: dict[str, str | None] | None = None,
 ) -> None:
-    """Sweep blend, MMR, fan-out and personalisation knobs; write per-run JSON, summary,
+    """Sweep the tunable knobs (one option per knob of the catalogue's search space: blend
+    weights, fan-out, item-model l2, MMR, personalisation); write per-run JSON, summary,
     charts, report and an evidence bundle under analysis/results/tuning_runs/."""
     from rich.progress import Progress
 
     from recsys.config.knobs import defaults
     from recsys.offline.guardrails import GuardrailsError, load_thresholds
+    from recsys.offline.search_space import SweepSpace
     from recsys.toolkit.data import fetch_namespace, fetch_policy, seed_namespace
     from recsys.toolkit.data import reset_namespace as reset_ns
     from recsys.toolkit.profiles import load_profile, profile_path
-    from recsys.toolkit.tuning import SweepSpace, TuningPlan, run_sweep
+    from recsys.toolkit.tuning import TuningPlan, run_sweep
 
     if engine not in {"local", "http"}:
         raise typer.BadParameter("--engine must be local or http")
-    values = _flag_values(
-        alphas=alphas,
-        betas=betas,
-        gammas=gammas,
-        mmrs=mmrs,
-        fanouts=fanouts,
-        profile_boosts=profile_boosts,
-        starter_blend_weights=starter_blend_weights,
-    )
+    values = _sweep_values(knob_options or {})
     if suggestions is not None:
         configurations = [s["config"] for s in json.loads(suggestions.read_text())["suggestions"]]
     else:

@@ -25,6 +25,27 @@ class KnobError(ValueError):
 
 
 @dataclass(frozen=True)
+class Search:
+    """How the tuning tools search a knob: `flag` names its options (`recsys tune --{flag}s
+    V1,V2`, `recsys optimize --{flag}-range LOW HIGH`); [low, high] is the range searched when
+    none is given; on a "log" scale equal ratios count as equal steps (for knobs whose effect
+    is multiplicative, such as a regularisation or a fan-out)."""
+
+    flag: str
+    low: float
+    high: float
+    scale: Literal["linear", "log"] = "linear"
+
+    @property
+    def sweep_option(self) -> str:
+        return f"--{self.flag}s"
+
+    @property
+    def range_option(self) -> str:
+        return f"--{self.flag}-range"
+
+
+@dataclass(frozen=True)
 class Knob:
     name: str  # environment variable, e.g. MMR_LAMBDA
     kind: KnobKind
@@ -33,6 +54,7 @@ class Knob:
     group: str
     minimum: float | None = None
     maximum: float | None = None
+    search: Search | None = None  # tunable: the tuning tools search it
 
     @property
     def key(self) -> str:
@@ -154,8 +176,9 @@ def _k(
     description: str,
     minimum: float | None = None,
     maximum: float | None = None,
+    search: Search | None = None,
 ) -> Knob:
-    return Knob(name, kind, default, description, group, minimum, maximum)
+    return Knob(name, kind, default, description, group, minimum, maximum, search)
 
 
 KNOBS: tuple[Knob, ...] = (
@@ -168,6 +191,7 @@ KNOBS: tuple[Knob, ...] = (
         "Weight of time-decayed popularity in the blend.",
         0,
         10,
+        search=Search("alpha", 0.0, 1.0),
     ),
     _k(
         "BLEND_BETA",
@@ -177,6 +201,7 @@ KNOBS: tuple[Knob, ...] = (
         "Weight of co-visitation with the user's recent items.",
         0,
         10,
+        search=Search("beta", 0.0, 1.0),
     ),
     _k(
         "BLEND_GAMMA",
@@ -186,6 +211,7 @@ KNOBS: tuple[Knob, ...] = (
         "Weight of item-vector similarity to the user's recent items.",
         0,
         10,
+        search=Search("gamma", 0.0, 1.0),
     ),
     _k(
         "BLEND_DELTA",
@@ -195,6 +221,7 @@ KNOBS: tuple[Knob, ...] = (
         "Weight of the learned item-to-item model over the user's whole history.",
         0,
         10,
+        search=Search("delta", 0.0, 1.0),
     ),
     # Candidates and signals
     _k(
@@ -205,6 +232,7 @@ KNOBS: tuple[Knob, ...] = (
         "Popularity candidates considered per request.",
         1,
         10000,
+        search=Search("fanout", 100, 2000, "log"),
     ),
     _k(
         "POPULARITY_HALFLIFE_DAYS",
@@ -233,6 +261,7 @@ KNOBS: tuple[Knob, ...] = (
         "plain co-occurrence counts.",
         1,
         1e7,
+        search=Search("item-model-l2", 10, 10000, "log"),
     ),
     _k(
         "ITEM_MODEL_MAX_ITEMS",
@@ -278,6 +307,7 @@ KNOBS: tuple[Knob, ...] = (
         "MMR trade-off: 1 = pure relevance, lower = more diverse.",
         0,
         1,
+        search=Search("mmr", 0.1, 1.0),
     ),
     _k(
         "MMR_PRESETS",
@@ -315,6 +345,7 @@ KNOBS: tuple[Knob, ...] = (
         "Score multiplier 1 + PROFILE_BOOST x overlap(user tag profile, item).",
         0,
         10,
+        search=Search("profile-boost", 0.0, 2.0),
     ),
     _k(
         "PROFILE_WINDOW_DAYS",
@@ -353,6 +384,7 @@ KNOBS: tuple[Knob, ...] = (
         "Share of the starter profile in a new user's profile.",
         0,
         1,
+        search=Search("starter-blend-weight", 0.0, 1.0),
     ),
     _k(
         "PROFILE_STARTER_DECAY_EVENTS",
@@ -439,6 +471,8 @@ KNOBS: tuple[Knob, ...] = (
 )
 
 KNOBS_BY_KEY: dict[str, Knob] = {knob.key: knob for knob in KNOBS}
+# The tuning search space: every knob that declares how it is searched, in catalogue order.
+TUNABLE: tuple[Knob, ...] = tuple(knob for knob in KNOBS if knob.search is not None)
 
 
 @dataclass(frozen=True)
@@ -527,6 +561,26 @@ def reference_markdown(knobs: Iterable[Knob] = KNOBS) -> str:
             f"| `{knob.name}` | `{knob.key}` | {knob.kind} | `{default}` | {span} "
             f"| {knob.description} |"
         )
+    lines += [
+        "## Tuning search space",
+        "",
+        "The knobs the tuning tools search. `recsys tune` sweeps the values given to each knob's",
+        "sweep option (comma-separated; a knob not given keeps its default); `recsys optimize`",
+        "searches each knob's range option (default: the search range below), on the knob's",
+        "scale (log: equal ratios are equal steps); the quality benchmark's tuned row samples",
+        "the same ranges.",
+        "",
+        "| override key | default | search range | scale | `recsys tune` | `recsys optimize` |",
+        "|---|---|---|---|---|---|",
+    ]
+    for knob in knobs:
+        if knob.search is not None:
+            found = knob.search
+            lines.append(
+                f"| `{knob.key}` | `{knob.render(knob.default)}` | {found.low:g} to "
+                f"{found.high:g} | {found.scale} | `{found.sweep_option}` "
+                f"| `{found.range_option}` |"
+            )
     # A blank line closes each table before the next heading.
     return "\n".join(lines).replace("|\n## ", "|\n\n## ") + "\n"
 
@@ -534,9 +588,11 @@ def reference_markdown(knobs: Iterable[Knob] = KNOBS) -> str:
 __all__ = [
     "KNOBS",
     "KNOBS_BY_KEY",
+    "TUNABLE",
     "Knob",
     "KnobError",
     "KnobValues",
+    "Search",
     "defaults",
     "from_env",
     "parse_overrides",

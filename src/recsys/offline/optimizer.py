@@ -3,10 +3,12 @@ optimisation with a Gaussian-process surrogate. Pure: no I/O, deterministic give
 
 How it works, and the decisions behind it:
 
-- Space. Each knob is mapped affinely from its [low, high] range to [0, 1]. Integer knobs
-  (popularity_fanout) are searched as continuous and snapped to whole numbers, float knobs to
-  `FLOAT_DECIMALS` decimals, *before* any prediction: the mean, std and probabilities reported
-  for a suggestion are those of exactly the configuration suggested.
+- Space (recsys.offline.search_space). Each knob is mapped from its [low, high] range to
+  [0, 1]: affinely, or affinely in the logarithm for the knobs the catalogue searches on a log
+  scale. Integer knobs (popularity_fanout) are searched as continuous and snapped to whole
+  numbers, float knobs to `FLOAT_DECIMALS` decimals, *before* any prediction: the mean, std
+  and probabilities reported for a suggestion are those of exactly the configuration
+  suggested.
 - History. Every observation that sets all the searched knobs is used, including runs outside
   the ranges. They are NOT clipped: clipping would move a measurement to a place where it was
   never made. They keep their true (scaled) coordinates, outside [0, 1], and the kernel
@@ -51,24 +53,15 @@ from numpy.typing import NDArray
 from scipy import linalg, optimize
 from scipy.stats import norm, qmc
 
+from recsys.offline.search_space import OBJECTIVES, SearchSpace, finite_number
+
 Array = NDArray[np.float64]
 
-DIMENSIONS = ("blend_alpha", "blend_beta", "blend_gamma", "mmr_lambda", "popularity_fanout")
-INTEGER_DIMENSIONS = frozenset({"popularity_fanout"})
-OBJECTIVES = (
-    "ndcg_lift",
-    "segment_ndcg_lift",
-    "mrr_lift",
-    "segment_mrr_lift",
-    "catalog_coverage",
-    "long_tail_share",
-)
 GAUSSIAN_PROCESS = "gaussian_process"
 SPACE_FILLING = "space_filling"
 
 MIN_HISTORY = 3  # usable runs below which the GP is not fitted
 ARD_MIN_RUNS = 20  # runs from which each knob may get its own lengthscale
-FLOAT_DECIMALS = 4
 MIN_DISTANCE = 0.1  # between two suggestions, Euclidean in scaled [0, 1] units
 XI = 0.01  # EI exploration margin, in units of the objective's standard deviation
 POOL_LOG2 = 10  # 1024 Sobol candidates
@@ -136,69 +129,6 @@ class Proposal:
     skipped_runs: int  # runs that could not be used (a knob missing, objective not finite)
     incumbent: float | None = None  # best posterior mean among runs meeting every floor
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------------------------
-# Search space
-
-
-class SearchSpace:
-    """The box of knob ranges, its [0, 1] scaling and the snapping of values to what the knobs
-    accept (whole numbers for integer knobs, `decimals` decimals otherwise)."""
-
-    def __init__(
-        self, ranges: Mapping[str, tuple[float, float]], *, decimals: int = FLOAT_DECIMALS
-    ) -> None:
-        if not ranges:
-            raise ValueError("no knob ranges to search")
-        self.names = tuple(ranges)
-        self.decimals = decimals
-        low, high = [], []
-        for name in self.names:
-            lo, hi = (float(v) for v in ranges[name])
-            if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
-                raise ValueError(f"{name}: range needs low < high, got {lo:g} {hi:g}")
-            if name in INTEGER_DIMENSIONS and math.ceil(lo) > math.floor(hi):
-                raise ValueError(f"{name}: no whole number in [{lo:g}, {hi:g}]")
-            low.append(lo)
-            high.append(hi)
-        self.low = np.array(low)
-        self.high = np.array(high)
-        self.integer = np.array([name in INTEGER_DIMENSIONS for name in self.names])
-
-    @property
-    def dimensions(self) -> int:
-        return len(self.names)
-
-    def locate(self, parameters: Mapping[str, Any]) -> Array | None:
-        """Scaled coordinates of a configuration (outside [0, 1] when outside the box), or
-        None when a knob is missing or not a finite number."""
-        values = []
-        for name in self.names:
-            value = _finite(parameters.get(name))
-            if value is None:
-                return None
-            values.append(value)
-        return (np.array(values) - self.low) / (self.high - self.low)
-
-    def values(self, unit: Array) -> Array:
-        """Snapped knob values of scaled points (rows), inside the box."""
-        raw = self.low + np.clip(unit, 0.0, 1.0) * (self.high - self.low)
-        snapped = np.where(self.integer, np.round(raw), np.round(raw, self.decimals))
-        low = np.where(self.integer, np.ceil(self.low), self.low)
-        high = np.where(self.integer, np.floor(self.high), self.high)
-        return np.asarray(np.clip(snapped, low, high), dtype=np.float64)
-
-    def snap(self, unit: Array) -> Array:
-        """Scaled points moved to the nearest configuration the knobs accept."""
-        return np.asarray((self.values(unit) - self.low) / (self.high - self.low))
-
-    def config(self, unit: Array) -> dict[str, float | int]:
-        values = self.values(unit.reshape(1, -1))[0]
-        return {
-            name: int(v) if is_int else round(float(v), self.decimals)
-            for name, v, is_int in zip(self.names, values, self.integer, strict=True)
-        }
 
 
 # --------------------------------------------------------------------------------------------
@@ -438,7 +368,7 @@ def propose(
         point = space.locate(observation.parameters)
         if point is not None:
             located.append((point, observation))
-    usable = [(p, o) for p, o in located if _finite(o.objectives.get(objective)) is not None]
+    usable = [(p, o) for p, o in located if finite_number(o.objectives.get(objective)) is not None]
     skipped = len(history) - len(usable)
     if len(usable) < MIN_HISTORY:
         found = (
@@ -483,7 +413,9 @@ def _bayesian(
             constraint_models[name] = model
             continue
         rows = [
-            (p, value) for p, o in located if (value := _finite(o.objectives.get(name))) is not None
+            (p, value)
+            for p, o in located
+            if (value := finite_number(o.objectives.get(name))) is not None
         ]
         if len(rows) < MIN_HISTORY:
             constraint_models[name] = None
@@ -495,7 +427,8 @@ def _bayesian(
 
     def met(observation: Observation) -> bool:
         return all(
-            (value := _finite(observation.objectives.get(name))) is not None and value >= floor
+            (value := finite_number(observation.objectives.get(name))) is not None
+            and value >= floor
             for name, floor in floors.items()
             if constraint_models[name] is not None
         )
@@ -648,27 +581,13 @@ def _qmc_random(engine: type, generator: np.random.Generator) -> dict[str, Any]:
     return {"rng": generator} if "rng" in parameters else {"seed": generator}
 
 
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 __all__ = [
-    "DIMENSIONS",
     "GAUSSIAN_PROCESS",
-    "INTEGER_DIMENSIONS",
     "MIN_HISTORY",
-    "OBJECTIVES",
     "SPACE_FILLING",
     "GaussianProcess",
     "Observation",
     "Proposal",
-    "SearchSpace",
     "Suggestion",
     "expected_improvement",
     "matern52",

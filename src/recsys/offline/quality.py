@@ -20,8 +20,9 @@ from recsys.config.knobs import KnobValues, defaults
 from recsys.offline.dataset import NamespaceData
 from recsys.offline.evaluate import K_LIST, LocalRanker, Reference, score_lists
 from recsys.offline.metrics import bootstrap_mean
+from recsys.offline.optimizer import propose
 from recsys.offline.protocols import Protocol, ProtocolSplit, split_by
-from recsys.toolkit.tuning import SweepSpace
+from recsys.offline.search_space import Range, catalogue_ranges
 
 K = 10
 BASELINES = ("popularity", "itemknn", "als", "ease")
@@ -36,18 +37,9 @@ REPORTED = (
     "novelty",
 )
 
-# What the tuning harness searches for `recsys_tuned`: the blend, the item model's
-# regularisation, diversity and personalisation. Sampled with a fixed seed; the default
-# configuration is always one of the candidates, so tuning can only match or beat it on validation.
-TUNING_SPACE: dict[str, tuple[float, ...]] = {
-    "blend_alpha": (0.0, 0.05, 0.2),
-    "blend_beta": (0.0, 0.1, 0.3),
-    "blend_gamma": (0.0, 0.1, 0.3),
-    "blend_delta": (0.5, 1.0),
-    "item_model_l2": (100.0, 300.0, 1000.0),
-    "mmr_lambda": (0.9, 1.0),
-    "profile_boost": (0.0, 0.3),
-}
+# `recsys_tuned` searches the catalogue's whole tuning space (every tunable knob over its search
+# range) with a seeded space-filling design of this many points; the default configuration is
+# always one of the candidates, so tuning can only match or beat it on validation.
 TUNING_SAMPLES = 40
 
 
@@ -57,7 +49,7 @@ class BenchOptions:
     dataset: str
     seed: int = 42
     tuning_samples: int = TUNING_SAMPLES
-    tuning_space: Mapping[str, Sequence[float]] = field(default_factory=lambda: TUNING_SPACE)
+    tuning_space: Mapping[str, Range] = field(default_factory=catalogue_ranges)
     rows: tuple[str, ...] = ROW_ORDER
     max_users: int | None = None  # score a seeded sample of users (smoke runs)
 
@@ -155,12 +147,19 @@ def _pipeline_on(fold: _Fold) -> Callable[[Mapping[str, Any]], float]:
 
 
 def tuning_candidates(options: BenchOptions) -> list[dict[str, Any]]:
-    """The harness's seeded sample of the space, with the default configuration first."""
+    """The default configuration, then a seeded space-filling design (the optimiser's, as
+    `recsys optimize` makes without history) over the search space."""
     knobs = defaults()
     default_point = {key: knobs[key] for key in options.tuning_space}
-    sampled = SweepSpace(options.tuning_space).configurations(
-        grid=False, samples=options.tuning_samples, seed=options.seed
+    design = propose(
+        [],
+        ranges=options.tuning_space,
+        objective="ndcg_lift",
+        constraints={},
+        n=options.tuning_samples,
+        seed=options.seed,
     )
+    sampled = [dict(s.config) for s in design.suggestions]
     return [default_point, *(p for p in sampled if p != default_point)]
 
 
@@ -250,7 +249,6 @@ def markdown_table(document: Mapping[str, Any]) -> str:
 __all__ = [
     "BASELINES",
     "ROW_ORDER",
-    "TUNING_SPACE",
     "BenchOptions",
     "markdown_table",
     "run_quality_bench",

@@ -4,7 +4,6 @@ summary.json, charts, report.md and a zipped evidence bundle."""
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from recsys.client import RecsysClient
-from recsys.config.knobs import KnobValues
+from recsys.config.knobs import TUNABLE, KnobValues
 from recsys.offline.dataset import NamespaceData, TemporalSplit, temporal_split
 from recsys.offline.evaluate import (
     POPULARITY_BASELINE,
@@ -27,39 +26,18 @@ from recsys.offline.evaluate import (
     score_lists,
 )
 from recsys.offline.guardrails import Thresholds, quality_checks, verdict
+from recsys.offline.search_space import OBJECTIVES
 from recsys.policy.namespace import NamespacePolicy
 from recsys.toolkit.evidence import bundle, fingerprint, manifest, new_folder, stamp, write_json
 from recsys.toolkit.runs import TUNING_RUNS, segment_alias
 
-# Sweep flag -> knob override key.
+# Sweep option (as a Python name: `--profile-boosts` -> profile_boosts) -> knob override key,
+# for every tunable knob of the catalogue.
 PARAMETERS: dict[str, str] = {
-    "alphas": "blend_alpha",
-    "betas": "blend_beta",
-    "gammas": "blend_gamma",
-    "mmrs": "mmr_lambda",
-    "fanouts": "popularity_fanout",
-    "profile_boosts": "profile_boost",
-    "starter_blend_weights": "profile_starter_blend_weight",
+    knob.search.sweep_option[2:].replace("-", "_"): knob.key
+    for knob in TUNABLE
+    if knob.search is not None
 }
-OBJECTIVES = ("ndcg_lift", "segment_ndcg_lift", "mrr_lift", "catalog_coverage", "long_tail_share")
-
-
-@dataclass(frozen=True)
-class SweepSpace:
-    values: Mapping[str, Sequence[float]]  # knob key -> candidate values
-
-    def configurations(self, *, grid: bool, samples: int, seed: int) -> list[dict[str, Any]]:
-        """The full grid, or `samples` distinct grid points drawn with `seed`."""
-        keys = sorted(self.values)
-        points = [
-            dict(zip(keys, combo, strict=True))
-            for combo in itertools.product(*(self.values[k] for k in keys))
-        ]
-        if grid or samples >= len(points):
-            return points
-        rng = np.random.default_rng(seed)
-        chosen = sorted(rng.choice(len(points), size=samples, replace=False).tolist())
-        return [points[i] for i in chosen]
 
 
 @dataclass
@@ -144,8 +122,12 @@ def run_sweep(
     )
     folder = new_folder(root, f"{plan.namespace}_{stamp(now)}")
     runs: list[dict[str, Any]] = []
+    namespace_knobs = (policy or NamespacePolicy()).knobs(base_knobs)
     for number, parameters in enumerate(plan.configurations, start=1):
         overrides = {**plan.base_overrides, **parameters}
+        # Every tunable knob's value in this run (namespace config with the run's overrides),
+        # so the optimiser can place the run even on knobs it did not sweep.
+        effective = namespace_knobs.with_overrides(overrides)
         t0 = time.perf_counter()
         result = evaluate(
             ranker,
@@ -166,6 +148,7 @@ def run_sweep(
             "engine": plan.engine,
             "parameters": parameters,
             "overrides": overrides,
+            "knobs": {knob.key: effective[knob.key] for knob in TUNABLE},
             "users": result["users"],
             "metrics": result["metrics"],
             "baseline": result["baseline"],
@@ -376,4 +359,4 @@ def _report(summary: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["OBJECTIVES", "PARAMETERS", "SweepSpace", "TuningPlan", "pareto_front", "run_sweep"]
+__all__ = ["PARAMETERS", "TuningPlan", "pareto_front", "run_sweep"]
