@@ -11,7 +11,7 @@ import pytest
 from recsys.clock import to_micros
 from recsys.imports import ImportFormatError
 from recsys.imports.offline import load_namespace_data
-from recsys.offline.dataset import temporal_split
+from recsys.offline.dataset import ITEM_DEFAULTS, temporal_split
 
 from .test_formats import write
 
@@ -40,17 +40,18 @@ def test_files_become_the_offline_dataset(tmp_path: Path) -> None:
     users = write(tmp_path / "users.csv", "user_id,segment\nu2,new_users\nu1,power_users\n")
     data = load_namespace_data(items=items, users=users, events=write(tmp_path / "e.csv", EVENTS))
 
-    assert [i["item_id"] for i in data.items] == ["a", "b", "z"]
-    a, b, z = data.items
+    # A repeated id keeps its first position (offline.dataset.DatasetBuilder's rules).
+    assert [i["item_id"] for i in data.items] == ["b", "a", "z"]
+    b, a, z = data.items
     assert a["created_at_us"] == us("2026-01-01T00:00:00+00:00")
     assert b["created_at_us"] == us("2026-11-20T10:00:00+00:00")  # dated by its first event
     assert z["created_at_us"] == 0  # no date, no event
-    assert (b["price"], b["tags"], b["category"], b["available"]) == (12.0, ["run"], "shoes", True)
-    assert "created_at" not in b
+    assert (b["price"], b["tags"], b["category"]) == (12.0, ["run"], "shoes")
+    assert "created_at" not in b and b["available"] is True  # a field left out: the default
 
     assert data.users == [
-        {"user_id": "u1", "traits": {"segment": "power_users"}},
         {"user_id": "u2", "traits": {"segment": "new_users"}},
+        {"user_id": "u1", "traits": {"segment": "power_users"}},
     ]
     assert data.segments() == {"u1": "power_users", "u2": "new_users"}
 
@@ -72,10 +73,10 @@ def test_files_become_the_offline_dataset(tmp_path: Path) -> None:
 
 def test_without_items_every_event_item_becomes_one(tmp_path: Path) -> None:
     data = load_namespace_data(items=None, users=None, events=write(tmp_path / "e.csv", EVENTS))
-    assert data.items == [
-        {"item_id": "a", "available": True, "created_at_us": us("2026-11-20T08:00:00+00:00")},
-        {"item_id": "b", "available": True, "created_at_us": us("2026-11-20T10:00:00+00:00")},
-        {"item_id": "c", "available": True, "created_at_us": us("2026-11-21T00:00:00+00:00")},
+    assert data.items == [  # in the order the events first name them
+        {**ITEM_DEFAULTS, "item_id": "b", "created_at_us": us("2026-11-20T10:00:00+00:00")},
+        {**ITEM_DEFAULTS, "item_id": "a", "created_at_us": us("2026-11-20T08:00:00+00:00")},
+        {**ITEM_DEFAULTS, "item_id": "c", "created_at_us": us("2026-11-21T00:00:00+00:00")},
     ]
     assert data.users == []
 
