@@ -10,7 +10,7 @@ import pytest
 
 from recsys.datasets import DatasetRecords, write_import_files
 from recsys.datasets.movielens import parse_wheel
-from recsys.service.schemas import EventIn, ItemIn, UserIn
+from recsys.service.schemas.ingest import EventIn, ItemIn, UserIn
 
 from .fakes import build_wheel
 

@@ -8,7 +8,7 @@ import pytest
 
 from recsys.datasets.cache import DatasetError
 from recsys.datasets.movielens import age_group, parse_wheel, release_year
-from recsys.service.schemas import EventIn, ItemIn, UserIn
+from recsys.service.schemas.ingest import EventIn, ItemIn, UserIn
 
 from .fakes import INTER_FILE, ITEM_FILE, USER_FILE, build_wheel
 

@@ -23,7 +23,7 @@ from recsys.datasets.movielens import (
     load_movielens_100k,
     wheel_path,
 )
-from recsys.service.schemas import EventIn, ItemIn, UserIn
+from recsys.service.schemas.ingest import EventIn, ItemIn, UserIn
 
 AGE_GROUPS = {"under_18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+"}
 

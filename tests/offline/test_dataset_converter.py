@@ -20,7 +20,7 @@ from recsys.offline.dataset import (
     NamespaceData,
     namespace_data_from_records,
 )
-from recsys.service.schemas import ItemIn
+from recsys.service.schemas.ingest import ItemIn
 
 ITEMS: list[dict[str, Any]] = [
     {"item_id": "b", "brand": "old", "tags": ["x"], "created_at": "2026-01-02T00:00:00Z"},

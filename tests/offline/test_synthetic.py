@@ -16,7 +16,7 @@ from recsys.offline.synthetic import (
     SyntheticDataset,
     generate,
 )
-from recsys.service.schemas import EventIn, ItemIn, UserIn
+from recsys.service.schemas.ingest import EventIn, ItemIn, UserIn
 
 NOW = datetime(2026, 11, 26, 12, 34, 56, 789_012, tzinfo=UTC)
 DAY_US = 86_400_000_000

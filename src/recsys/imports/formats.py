@@ -28,7 +28,8 @@ from pydantic import ValidationError
 from recsys.clock import to_micros
 from recsys.imports.errors import ImportFormatError, from_validation
 from recsys.imports.sources import csv_records, file_format, jsonl_lines
-from recsys.service.schemas import EventIn, ItemIn, StrictModel, UserIn
+from recsys.service.schemas.common import StrictModel
+from recsys.service.schemas.ingest import EventIn, ItemIn, UserIn
 
 Kind = Literal["items", "users", "events"]
 KINDS: tuple[Kind, ...] = ("items", "users", "events")

@@ -15,7 +15,7 @@ import orjson
 from recsys.client import ApiCallError, RecsysClient
 from recsys.imports.errors import ImportFormatError
 from recsys.imports.formats import KINDS, Kind, Row, api_rows
-from recsys.service.schemas import (
+from recsys.service.schemas.common import (
     MAX_EVENTS_PER_BATCH,
     MAX_ITEMS_PER_BATCH,
     MAX_USERS_PER_BATCH,

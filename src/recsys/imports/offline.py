@@ -14,7 +14,8 @@ from recsys.clock import to_micros
 from recsys.imports.errors import ImportFormatError
 from recsys.imports.formats import Kind, validated
 from recsys.offline.dataset import DatasetBuilder, MissingTime, NamespaceData
-from recsys.service.schemas import EventIn, ItemIn, StrictModel, UserIn
+from recsys.service.schemas.common import StrictModel
+from recsys.service.schemas.ingest import EventIn, ItemIn, UserIn
 
 M = TypeVar("M", bound=StrictModel)
 

@@ -19,7 +19,6 @@ from recsys.config.settings import Settings
 from recsys.ranking import build_pipeline
 from recsys.service.audit import DecisionRecorder
 from recsys.service.auth import KeyRing, RateLimiter
-from recsys.service.bandit_runtime import BanditRuntime
 from recsys.service.errors import install_error_handlers
 from recsys.service.metrics import ServiceMetrics
 from recsys.service.middleware import RequestContextMiddleware
@@ -37,7 +36,7 @@ from recsys.service.routes import (
     users,
 )
 from recsys.service.snapshots import SnapshotRegistry
-from recsys.service.state import Clock, ServiceState
+from recsys.service.state import BanditRuntime, Clock, ServiceState
 from recsys.service.writes import Writes
 from recsys.store import Store
 from recsys.store.secrets import service_secret

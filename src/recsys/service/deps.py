@@ -18,7 +18,7 @@ from recsys.service.auth import retry_after_header
 from recsys.service.errors import ApiError
 from recsys.service.metrics import ServiceMetrics
 from recsys.service.pagination import PageTokens
-from recsys.service.state import ServiceState
+from recsys.service.state import BanditRuntime, ServiceState
 from recsys.service.writes import Writes
 from recsys.store import Store
 
@@ -51,7 +51,13 @@ async def get_page_tokens(state: State) -> PageTokens:
     return state.page_tokens
 
 
+async def get_bandit(request: Request) -> BanditRuntime:
+    runtime: BanditRuntime = request.app.state.bandit
+    return runtime
+
+
 StoreDep = Annotated[Store, Depends(get_store)]
+BanditDep = Annotated[BanditRuntime, Depends(get_bandit)]
 PageTokensDep = Annotated[PageTokens, Depends(get_page_tokens)]
 MetricsDep = Annotated[ServiceMetrics, Depends(get_metrics)]
 WritesDep = Annotated[Writes, Depends(get_writes)]
@@ -120,4 +126,14 @@ async def get_tenant(
 
 TenantDep = Annotated[Tenant, Depends(get_tenant)]
 
-__all__ = ["MetricsDep", "Now", "State", "StoreDep", "Tenant", "TenantDep", "WritesDep"]
+__all__ = [
+    "BanditDep",
+    "MetricsDep",
+    "Now",
+    "PageTokensDep",
+    "State",
+    "StoreDep",
+    "Tenant",
+    "TenantDep",
+    "WritesDep",
+]

@@ -114,4 +114,49 @@ class ServiceMetrics:
         )
 
 
-__all__ = ["MAX_LABEL_VALUES", "OTHER", "LabelValues", "ServiceMetrics"]
+# Never a user or a decision id: label values stay few (policies are capped per namespace).
+BANDIT_LABELS = ["namespace", "surface", "policy", "algorithm"]
+
+
+@dataclass(frozen=True)
+class BanditMetrics:
+    decisions: Counter
+    rewards: Counter
+    reward_sum: Counter
+    bounded: LabelValues
+
+    def labels(self, namespace: str, surface: str, policy: str, algorithm: str) -> tuple[str, ...]:
+        """The label values, tenant-chosen ones capped (see LabelValues)."""
+        return (
+            self.bounded("namespace", namespace),
+            self.bounded("surface", surface),
+            self.bounded("policy", policy),
+            algorithm,
+        )
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> BanditMetrics:
+        return cls(
+            decisions=Counter(
+                "bandit_decisions_total",
+                "Bandit decisions, by chosen policy and algorithm (control = holdout traffic).",
+                BANDIT_LABELS,
+                registry=registry,
+            ),
+            rewards=Counter(
+                "bandit_rewards_total",
+                "Rewards recorded (the first per decision), by the decision's policy.",
+                BANDIT_LABELS,
+                registry=registry,
+            ),
+            reward_sum=Counter(
+                "bandit_reward_sum_total",
+                "Sum of the rewards recorded; divided by decisions it is the mean reward.",
+                BANDIT_LABELS,
+                registry=registry,
+            ),
+            bounded=LabelValues(),
+        )
+
+
+__all__ = ["MAX_LABEL_VALUES", "OTHER", "BanditMetrics", "LabelValues", "ServiceMetrics"]

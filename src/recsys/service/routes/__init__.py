@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from recsys.service.schemas import ErrorBody
+from recsys.service.schemas.common import ErrorBody
 
 # Every /v1 operation can answer with these; declared so the OpenAPI document is honest.
 V1_ERRORS: dict[int | str, dict[str, Any]] = {

@@ -8,23 +8,18 @@ from fastapi import APIRouter, Path, Query
 
 from recsys.clock import from_micros, to_micros
 from recsys.service.audit import user_hash
-from recsys.service.control_schemas import (
+from recsys.service.deps import State, TenantDep
+from recsys.service.errors import ApiError
+from recsys.service.routes import V1_ERRORS
+from recsys.service.schemas.common import STORABLE_TEXT_PATTERN, ErrorBody, Moment, NamespaceName
+from recsys.service.schemas.control import (
     AuditDelete,
     AuditSearch,
     DecisionRecord,
     DecisionsResponse,
     DecisionSummary,
 )
-from recsys.service.deps import State, TenantDep
-from recsys.service.errors import ApiError
-from recsys.service.routes import V1_ERRORS
-from recsys.service.schemas import (
-    STORABLE_TEXT_PATTERN,
-    DeleteResult,
-    ErrorBody,
-    Moment,
-    NamespaceName,
-)
+from recsys.service.schemas.ingest import DeleteResult
 from recsys.store import control
 
 router = APIRouter(tags=["audit"], responses=V1_ERRORS)

@@ -1,6 +1,6 @@
 """Bandit experiments: policies (the arms), decide / reward, bandit recommendations, statistics.
 
-Thin: validation and the steps live in service/bandit_flow.py; ranking goes through the same
+Thin: validation and the steps live in service/flows/bandit.py; ranking goes through the same
 prepare -> pipeline -> observe -> response steps as /v1/recommendations, with the chosen
 policy's knobs as overrides under the request's own.
 """
@@ -13,9 +13,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from recsys.clock import from_micros, to_micros
-from recsys.service import bandit_flow
-from recsys.service.bandit_runtime import BanditDep
-from recsys.service.bandit_schemas import (
+from recsys.service.deps import BanditDep, Now, State, StoreDep, TenantDep
+from recsys.service.flows import bandit as bandit_flow
+from recsys.service.flows.observe import observe
+from recsys.service.flows.ranking import (
+    constraints_of,
+    parse_request_overrides,
+    prepare,
+    response_of,
+)
+from recsys.service.routes import V1_ERRORS
+from recsys.service.schemas.bandit import (
     SURFACE_PATTERN,
     BanditOut,
     BanditRecommendationsRequest,
@@ -30,16 +38,7 @@ from recsys.service.bandit_schemas import (
     RewardResponse,
     StatisticsResponse,
 )
-from recsys.service.deps import Now, State, StoreDep, TenantDep
-from recsys.service.observe import observe
-from recsys.service.ranking_requests import (
-    constraints_of,
-    parse_request_overrides,
-    prepare,
-    response_of,
-)
-from recsys.service.routes import V1_ERRORS
-from recsys.service.schemas import ErrorBody, NamespaceName
+from recsys.service.schemas.common import ErrorBody, NamespaceName
 from recsys.store import bandit as bandit_store
 
 router = APIRouter(tags=["bandit"], responses=V1_ERRORS)

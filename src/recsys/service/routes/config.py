@@ -7,9 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from recsys.clock import from_micros, to_micros
-from recsys.config.knobs import KnobError, parse_overrides
 from recsys.policy.presets import PRESETS
-from recsys.service.control_schemas import (
+from recsys.service.deps import Now, State, StoreDep, TenantDep, WritesDep
+from recsys.service.errors import ApiError
+from recsys.service.flows.control import validated_config
+from recsys.service.routes import V1_ERRORS
+from recsys.service.schemas.common import ErrorBody, NamespaceName
+from recsys.service.schemas.control import (
     ConfigHistory,
     ConfigMetadata,
     ConfigResponse,
@@ -22,10 +26,6 @@ from recsys.service.control_schemas import (
     Preset,
     PresetsResponse,
 )
-from recsys.service.deps import Now, State, StoreDep, TenantDep, WritesDep
-from recsys.service.errors import ApiError
-from recsys.service.routes import V1_ERRORS
-from recsys.service.schemas import ErrorBody, NamespaceName
 from recsys.signals.event_types import DEFAULT_WEIGHTS, TYPE_NAMES
 from recsys.store import control
 
@@ -44,24 +44,6 @@ def _metadata(row: dict[str, Any] | None) -> ConfigMetadata:
         notes=row["notes"],
         rollback_of=row["rollback_of"],
     )
-
-
-def validated_config(raw: dict[str, Any], where: str = "config") -> dict[str, Any]:
-    """422 listing every unknown key and bad value."""
-    try:
-        parsed = parse_overrides(raw)
-    except KnobError as exc:
-        errors = [
-            {"loc": f"{where}.{key}", "field": key, "message": message}
-            for key, message in exc.errors.items()
-        ]
-        raise ApiError(
-            422,
-            "invalid_config",
-            f"{len(errors)} invalid field(s): " + ", ".join(e["field"] for e in errors),
-            {"errors": errors},
-        ) from exc
-    return {key: list(v) if isinstance(v, tuple) else v for key, v in parsed.items()}
 
 
 def _response(state: Any, namespace: str, row: dict[str, Any] | None) -> ConfigResponse:

@@ -14,20 +14,22 @@ from pydantic import ValidationError
 from recsys.clock import from_micros, to_micros
 from recsys.service.deps import MetricsDep, Now, PageTokensDep, StoreDep, TenantDep, WritesDep
 from recsys.service.routes import V1_ERRORS
-from recsys.service.schemas import (
+from recsys.service.schemas.common import (
     DEFAULT_PAGE_SIZE,
     EVENT_TYPE_NAMES,
     MAX_PAGE_SIZE,
+    EventType,
+    Moment,
+    NamespaceName,
+    StorableText,
+)
+from recsys.service.schemas.ingest import (
     DeleteResult,
     EventOut,
     EventsBatch,
     EventsDelete,
     EventsPage,
     EventsResult,
-    EventType,
-    Moment,
-    NamespaceName,
-    StorableText,
 )
 from recsys.store import repositories as repo
 

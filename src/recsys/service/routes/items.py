@@ -10,17 +10,19 @@ from recsys.clock import from_micros, to_micros
 from recsys.service.deps import MetricsDep, Now, PageTokensDep, StoreDep, TenantDep, WritesDep
 from recsys.service.errors import ApiError
 from recsys.service.routes import V1_ERRORS
-from recsys.service.schemas import (
+from recsys.service.schemas.common import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
+    NamespaceName,
+    StorableText,
+)
+from recsys.service.schemas.ingest import (
     DeleteResult,
     ItemIn,
     ItemOut,
     ItemsDelete,
     ItemsPage,
     ItemsUpsert,
-    NamespaceName,
-    StorableText,
     UpsertResult,
 )
 from recsys.store import repositories as repo

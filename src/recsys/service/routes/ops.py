@@ -10,7 +10,7 @@ from recsys import __version__
 from recsys.ranking import MODEL_VERSION
 from recsys.service.deps import State
 from recsys.service.errors import error_response
-from recsys.service.schemas import ErrorBody, Health, Version
+from recsys.service.schemas.common import ErrorBody, Health, Version
 
 router = APIRouter(tags=["ops"])
 

@@ -15,14 +15,12 @@ from recsys.ranking import RankResult
 from recsys.ranking.similar import similar_items
 from recsys.service.deps import Now, State, TenantDep
 from recsys.service.errors import ApiError
-from recsys.service.observe import observe
-from recsys.service.ranking_requests import Prepared, constraints_of, prepare, response_of
+from recsys.service.flows.observe import observe
+from recsys.service.flows.ranking import Prepared, constraints_of, prepare, response_of
 from recsys.service.routes import V1_ERRORS
-from recsys.service.schemas import (
+from recsys.service.schemas.common import STORABLE_TEXT_PATTERN, ErrorBody, NamespaceName
+from recsys.service.schemas.ranking import (
     MAX_K,
-    STORABLE_TEXT_PATTERN,
-    ErrorBody,
-    NamespaceName,
     RecommendationsRequest,
     RecommendationsResponse,
     RerankRequest,

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
 from recsys.clock import from_micros, to_micros
-from recsys.policy.rules import Rule, applicable, override_rule
-from recsys.service.control_schemas import (
+from recsys.policy.rules import override_rule
+from recsys.service.deps import Now, State, StoreDep, TenantDep, WritesDep
+from recsys.service.errors import ApiError
+from recsys.service.flows.control import dry_run, override_status, rule_row
+from recsys.service.routes import V1_ERRORS
+from recsys.service.schemas.common import (
+    MAX_SURFACE_LENGTH,
+    STORABLE_TEXT_PATTERN,
+    ErrorBody,
+    NamespaceName,
+)
+from recsys.service.schemas.control import (
     OverrideIn,
     OverrideOut,
     OverridesResponse,
@@ -19,17 +28,6 @@ from recsys.service.control_schemas import (
     RuleIn,
     RuleOut,
     RulesResponse,
-)
-from recsys.service.deps import Now, State, StoreDep, TenantDep, WritesDep
-from recsys.service.errors import ApiError
-from recsys.service.ranking_requests import prepare
-from recsys.service.routes import V1_ERRORS
-from recsys.service.schemas import (
-    MAX_SURFACE_LENGTH,
-    STORABLE_TEXT_PATTERN,
-    ErrorBody,
-    NamespaceName,
-    RecommendationsRequest,
 )
 from recsys.store import control
 
@@ -41,31 +39,6 @@ RuleId = Annotated[str, Path(min_length=1, max_length=64, pattern=STORABLE_TEXT_
 SurfaceFilter = Annotated[
     str | None, Query(max_length=MAX_SURFACE_LENGTH, pattern=STORABLE_TEXT_PATTERN)
 ]
-
-
-def _row(
-    body: RuleIn, rule_id: str, now_us: int, created_at_us: int | None = None
-) -> dict[str, Any]:
-    return {
-        "rule_id": rule_id,
-        "namespace": body.namespace,
-        "surface": body.surface,
-        "name": body.name,
-        "action": body.action,
-        "target_type": body.target_type,
-        "target_key": body.target_key,
-        "item_ids": list(body.item_ids),
-        "boost_value": body.boost_value,
-        "position": body.position,
-        "segment_id": body.segment_id,
-        "priority": body.priority,
-        "enabled": body.enabled,
-        "valid_from_us": to_micros(body.valid_from) if body.valid_from else None,
-        "valid_until_us": to_micros(body.valid_until) if body.valid_until else None,
-        "source": "api",
-        "created_at_us": created_at_us if created_at_us is not None else now_us,
-        "updated_at_us": now_us,
-    }
 
 
 def _out(row: dict[str, Any]) -> RuleOut:
@@ -100,7 +73,7 @@ def _out(row: dict[str, Any]) -> RuleOut:
 
 @router.post("/v1/admin/rules", response_model=RuleOut, status_code=201)
 def create_rule(body: RuleIn, tenant: TenantDep, writes: WritesDep, now: Now) -> RuleOut:
-    row = _row(body, str(uuid.uuid4()), to_micros(now))
+    row = rule_row(body, str(uuid.uuid4()), to_micros(now))
     with writes.transaction(tenant.org_id, body.namespace) as conn:
         control.insert_rule(conn, org_id=tenant.org_id, row=row)
     return _out(row)
@@ -144,7 +117,7 @@ def replace_rule(
         current = control.get_rule(conn, org_id=tenant.org_id, rule_id=rule_id)
     if current is None:
         raise ApiError(404, "rule_not_found", f"no rule {rule_id!r}")
-    row = _row(body, rule_id, to_micros(now), created_at_us=current["created_at_us"])
+    row = rule_row(body, rule_id, to_micros(now), created_at_us=current["created_at_us"])
     row["source"] = current["source"]
     with writes.transaction(tenant.org_id, body.namespace) as conn:
         if not control.replace_rule(conn, org_id=tenant.org_id, rule_id=rule_id, row=row):
@@ -168,47 +141,10 @@ def delete_rule(rule_id: RuleId, tenant: TenantDep, store: StoreDep, writes: Wri
 @router.post("/v1/admin/rules/dry-run", response_model=RuleDryRunResponse)
 def dry_run_rule(body: RuleDryRun, tenant: TenantDep, state: State, now: Now) -> RuleDryRunResponse:
     """The list for a sample request without and with the proposed rule; nothing is stored."""
-    if body.rule.namespace != body.namespace:
-        raise ApiError(422, "validation_error", "rule.namespace must equal namespace")
-    sample = RecommendationsRequest(
-        namespace=body.namespace,
-        user_id=body.request.user_id,
-        k=body.request.k,
-        surface=body.request.surface,
-    )
-    prepared = prepare(state, tenant.org_id, sample, now, k=sample.k)
-    proposed = Rule.from_row(_row(body.rule, "proposed", to_micros(now)))
-    with_rule = applicable(
-        (*prepared.served.policy.rules, proposed),
-        surface=prepared.request.surface,
-        segment_id=prepared.resolved.starter_segment,
-        now_us=prepared.request.now_us,
-    )
-    snapshot = prepared.served.snapshot
-    before = state.pipeline.run(snapshot, prepared.request)
-    after = state.pipeline.run(snapshot, dataclasses.replace(prepared.request, rules=with_rule))
-    before_ids = [i.item_id for i in before.items]
-    after_ids = [i.item_id for i in after.items]
-    # An empty namespace runs no stage at all: nothing was touched.
-    stage: dict[str, Any] = next((s for s in after.trace["stages"] if s["stage"] == "rules"), {})
-    return RuleDryRunResponse(
-        before=before_ids,
-        after=after_ids,
-        touched=stage.get("touched", {}),
-        added=[i for i in after_ids if i not in before_ids],
-        removed=[i for i in before_ids if i not in after_ids],
-    )
+    return dry_run(state, tenant.org_id, body, now)
 
 
 # --- manual overrides -------------------------------------------------------------------------
-
-
-def _status(row: dict[str, Any], now_us: int) -> str:
-    if row["cancelled_at_us"] is not None:
-        return "cancelled"
-    if row["expires_at_us"] is not None and now_us >= row["expires_at_us"]:
-        return "expired"
-    return "active"
 
 
 def _override_out(row: dict[str, Any], now_us: int) -> OverrideOut:
@@ -227,7 +163,7 @@ def _override_out(row: dict[str, Any], now_us: int) -> OverrideOut:
         cancelled_at=from_micros(row["cancelled_at_us"])
         if row["cancelled_at_us"] is not None
         else None,
-        status=_status(row, now_us),  # type: ignore[arg-type]
+        status=override_status(row, now_us),  # type: ignore[arg-type]
     )
 
 

@@ -9,7 +9,12 @@ from fastapi import APIRouter, Query
 from recsys.clock import to_micros
 from recsys.policy.namespace import policy_from_rows
 from recsys.policy.segments import build_env, dry_run, validate_rule
-from recsys.service.control_schemas import (
+from recsys.service.deps import Now, StoreDep, TenantDep, WritesDep
+from recsys.service.errors import ApiError
+from recsys.service.flows.control import validated_config
+from recsys.service.routes import V1_ERRORS
+from recsys.service.schemas.common import NamespaceName
+from recsys.service.schemas.control import (
     CountResponse,
     ProfilesDelete,
     ProfilesResponse,
@@ -22,11 +27,6 @@ from recsys.service.control_schemas import (
     SegmentsResponse,
     SegmentUpsert,
 )
-from recsys.service.deps import Now, StoreDep, TenantDep, WritesDep
-from recsys.service.errors import ApiError
-from recsys.service.routes import V1_ERRORS
-from recsys.service.routes.config import validated_config
-from recsys.service.schemas import NamespaceName
 from recsys.store import control
 from recsys.store.repositories import list_users
 

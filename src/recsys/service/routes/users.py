@@ -9,12 +9,14 @@ from fastapi import APIRouter, Query
 from recsys.clock import from_micros, to_micros
 from recsys.service.deps import MetricsDep, Now, PageTokensDep, StoreDep, TenantDep, WritesDep
 from recsys.service.routes import V1_ERRORS
-from recsys.service.schemas import (
+from recsys.service.schemas.common import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
-    DeleteResult,
     NamespaceName,
     StorableText,
+)
+from recsys.service.schemas.ingest import (
+    DeleteResult,
     UpsertResult,
     UserOut,
     UsersDelete,

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from recsys.clock import to_micros
 from recsys.ranking import RankResult
 from recsys.service.audit import user_hash
-from recsys.service.ranking_requests import Prepared
+from recsys.service.flows.ranking import Prepared
 from recsys.service.state import ServiceState
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from recsys.service.schemas import (
+from recsys.service.schemas.common import (
     STORABLE_TEXT_PATTERN,
     EventType,
     Identifier,

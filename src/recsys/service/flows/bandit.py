@@ -16,8 +16,8 @@ from recsys.bandit.buckets import BucketError, bucket_key
 from recsys.bandit.holdout import TRAFFIC_GROUPS, TrafficGroup, assignment_unit
 from recsys.config.knobs import KnobError, parse_overrides
 from recsys.service.audit import user_hash
-from recsys.service.bandit_runtime import BanditRuntime
-from recsys.service.bandit_schemas import (
+from recsys.service.errors import ApiError
+from recsys.service.schemas.bandit import (
     DEFAULT_POLICY_ID,
     MAX_POLICIES_PER_NAMESPACE,
     SURFACE_PATTERN,
@@ -30,7 +30,7 @@ from recsys.service.bandit_schemas import (
     Posterior,
     StatisticsResponse,
 )
-from recsys.service.errors import ApiError
+from recsys.service.state import BanditRuntime
 from recsys.store import Store
 from recsys.store import bandit as bandit_store
 from recsys.store.repositories import Row

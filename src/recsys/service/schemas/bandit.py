@@ -9,14 +9,8 @@ from pydantic import BaseModel, Field, StrictFloat, StringConstraints
 
 from recsys.bandit import Algorithm
 from recsys.bandit.holdout import TrafficGroup
-from recsys.service.schemas import (
-    Identifier,
-    JsonObject,
-    NamespaceName,
-    RecommendationsRequest,
-    RecommendationsResponse,
-    StrictModel,
-)
+from recsys.service.schemas.common import Identifier, JsonObject, NamespaceName, StrictModel
+from recsys.service.schemas.ranking import RecommendationsRequest, RecommendationsResponse
 
 MAX_POLICIES_PER_UPSERT = 100
 MAX_POLICIES_PER_NAMESPACE = 100

@@ -15,7 +15,7 @@ from recsys.policy.resolve import Resolved
 from recsys.ranking import MODEL_VERSION, Constraints, RankRequest, RankResult
 from recsys.ranking.builder import build_request
 from recsys.service.errors import ApiError
-from recsys.service.schemas import (
+from recsys.service.schemas.ranking import (
     ConstraintsIn,
     RecommendationsRequest,
     RecommendationsResponse,

@@ -1,0 +1,107 @@
+"""Control-plane logic the routes share: validating a namespace config, turning a rule body into
+its stored row, an override's status, and the rule dry run."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+from recsys.clock import to_micros
+from recsys.config.knobs import KnobError, parse_overrides
+from recsys.policy.rules import Rule, applicable
+from recsys.service.errors import ApiError
+from recsys.service.flows.ranking import prepare
+from recsys.service.schemas.control import RuleDryRun, RuleDryRunResponse, RuleIn
+from recsys.service.schemas.ranking import RecommendationsRequest
+from recsys.service.state import ServiceState
+
+
+def validated_config(raw: dict[str, Any], where: str = "config") -> dict[str, Any]:
+    """422 listing every unknown key and bad value."""
+    try:
+        parsed = parse_overrides(raw)
+    except KnobError as exc:
+        errors = [
+            {"loc": f"{where}.{key}", "field": key, "message": message}
+            for key, message in exc.errors.items()
+        ]
+        raise ApiError(
+            422,
+            "invalid_config",
+            f"{len(errors)} invalid field(s): " + ", ".join(e["field"] for e in errors),
+            {"errors": errors},
+        ) from exc
+    return {key: list(v) if isinstance(v, tuple) else v for key, v in parsed.items()}
+
+
+def rule_row(
+    body: RuleIn, rule_id: str, now_us: int, created_at_us: int | None = None
+) -> dict[str, Any]:
+    return {
+        "rule_id": rule_id,
+        "namespace": body.namespace,
+        "surface": body.surface,
+        "name": body.name,
+        "action": body.action,
+        "target_type": body.target_type,
+        "target_key": body.target_key,
+        "item_ids": list(body.item_ids),
+        "boost_value": body.boost_value,
+        "position": body.position,
+        "segment_id": body.segment_id,
+        "priority": body.priority,
+        "enabled": body.enabled,
+        "valid_from_us": to_micros(body.valid_from) if body.valid_from else None,
+        "valid_until_us": to_micros(body.valid_until) if body.valid_until else None,
+        "source": "api",
+        "created_at_us": created_at_us if created_at_us is not None else now_us,
+        "updated_at_us": now_us,
+    }
+
+
+def override_status(row: dict[str, Any], now_us: int) -> str:
+    if row["cancelled_at_us"] is not None:
+        return "cancelled"
+    if row["expires_at_us"] is not None and now_us >= row["expires_at_us"]:
+        return "expired"
+    return "active"
+
+
+def dry_run(
+    state: ServiceState, org_id: str, body: RuleDryRun, now: datetime
+) -> RuleDryRunResponse:
+    """The list for a sample request without and with the proposed rule; nothing is stored."""
+    if body.rule.namespace != body.namespace:
+        raise ApiError(422, "validation_error", "rule.namespace must equal namespace")
+    sample = RecommendationsRequest(
+        namespace=body.namespace,
+        user_id=body.request.user_id,
+        k=body.request.k,
+        surface=body.request.surface,
+    )
+    prepared = prepare(state, org_id, sample, now, k=sample.k)
+    proposed = Rule.from_row(rule_row(body.rule, "proposed", to_micros(now)))
+    with_rule = applicable(
+        (*prepared.served.policy.rules, proposed),
+        surface=prepared.request.surface,
+        segment_id=prepared.resolved.starter_segment,
+        now_us=prepared.request.now_us,
+    )
+    snapshot = prepared.served.snapshot
+    before = state.pipeline.run(snapshot, prepared.request)
+    after = state.pipeline.run(snapshot, dataclasses.replace(prepared.request, rules=with_rule))
+    before_ids = [i.item_id for i in before.items]
+    after_ids = [i.item_id for i in after.items]
+    # An empty namespace runs no stage at all: nothing was touched.
+    stage: dict[str, Any] = next((s for s in after.trace["stages"] if s["stage"] == "rules"), {})
+    return RuleDryRunResponse(
+        before=before_ids,
+        after=after_ids,
+        touched=stage.get("touched", {}),
+        added=[i for i in after_ids if i not in before_ids],
+        removed=[i for i in before_ids if i not in after_ids],
+    )
+
+
+__all__ = ["dry_run", "override_status", "rule_row", "validated_config"]
