@@ -47,7 +47,7 @@ def shop(
 def bandit_recs(client: TestClient, headers: dict, **body: Any) -> Any:
     return client.post(
         "/v1/bandit/recommendations",
-        json={"namespace": SHOP_NS, "surface": "home", "k": 10, **body},
+        json={"namespace": SHOP_NS, "surface": "home", "k": 10, "explain_level": "numeric", **body},
         headers=headers,
     )
 
@@ -56,7 +56,13 @@ def plain_recs(client: TestClient, headers: dict, **body: Any) -> dict:
     return ok(
         client.post(
             "/v1/recommendations",
-            json={"namespace": SHOP_NS, "surface": "home", "k": 10, **body},
+            json={
+                "namespace": SHOP_NS,
+                "surface": "home",
+                "k": 10,
+                "explain_level": "numeric",
+                **body,
+            },
             headers=headers,
         )
     )

@@ -277,6 +277,7 @@ def rerank(probe: Probe) -> None:
         "user_id": w.vip_user,
         "items": [{"item_id": i} for i in asked],
         "include_reasons": True,
+        "explain_level": "numeric",  # for the trace
     }
     answer = ok(probe.read("POST", "/v1/rerank", body=body))
     got = [i["item_id"] for i in answer["items"]]

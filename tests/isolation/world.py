@@ -331,7 +331,12 @@ def seed_decoy(client: TestClient, tenant: Tenant, now: datetime) -> Decoy:
     # Writes reach a warm snapshot through the background refresh, catalogue and events
     # possibly in different passes: wait until the last write (the events) shows, so that two
     # rankings the case compares are made from the same data.
-    ask = {"namespace": tenant.namespace, "user_id": decoy.user_ids[0], "k": 1}
+    ask = {
+        "namespace": tenant.namespace,
+        "user_id": decoy.user_ids[0],
+        "k": 1,
+        "explain_level": "numeric",  # for the trace
+    }
     eventually(
         lambda: ok(call(client, tenant, "POST", "/v1/recommendations", body=ask)),
         # Until the catalogue shows, the answer is empty and has no user block at all.

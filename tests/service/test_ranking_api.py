@@ -19,7 +19,10 @@ def iso(us: int) -> str:
 
 
 def recommend(client: TestClient, headers: dict, **body: Any) -> dict:
-    r = client.post("/v1/recommendations", json={"namespace": NS, **body}, headers=headers)
+    """With `explain_level` numeric unless the test says otherwise: the trace these tests read
+    comes only with an explanation."""
+    body = {"namespace": NS, "explain_level": "numeric", **body}
+    r = client.post("/v1/recommendations", json=body, headers=headers)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -29,16 +32,28 @@ def ids(response: dict) -> list[str]:
 
 
 def test_recommendations_shape(shop: TestClient, headers: dict) -> None:
-    body = recommend(shop, headers, user_id="u01", k=5)
+    body = recommend(shop, headers, user_id="u01", k=5, explain_level="none")
     assert len(body["items"]) == 5
     assert [i["rank"] for i in body["items"]] == [1, 2, 3, 4, 5]
     assert len(body["decision_id"]) == 32
     assert body["model_version"] == "blend-v1" and body["config_version"] == 0
     assert body["segment_id"] == "fans_1"
-    extras = body["trace"]["extras"]
-    assert extras["policy"]["candidates"] > 5 and extras["policy"]["leaks"] == 0
-    assert extras["candidate_sources"]["popularity"] > 0
     assert "reasons" not in body["items"][0] and "explain" not in body["items"][0]
+    # The trace comes only with an explanation: a default answer is items, scores and ids.
+    assert set(body) == {
+        "items",
+        "decision_id",
+        "model_version",
+        "config_version",
+        "segment_id",
+        "warnings",
+    }
+    for level in ("tags", "numeric", "full"):
+        explained = recommend(shop, headers, user_id="u01", k=5, explain_level=level)
+        assert [i["item_id"] for i in explained["items"]] == ids(body)
+        extras = explained["trace"]["extras"]
+        assert extras["policy"]["candidates"] > 5 and extras["policy"]["leaks"] == 0
+        assert extras["candidate_sources"]["popularity"] > 0
 
 
 def test_lists_lean_to_each_users_taste(shop: TestClient, headers: dict) -> None:

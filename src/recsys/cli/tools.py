@@ -574,8 +574,16 @@ def profile_coverage(
             )
             catalogue = fetch_catalogue(api, namespace)
             sample = sample_users(api, namespace, users, seed=seed)
+            # The coverage report reads each answer's trace (user and starter profile): asked
+            # with an explanation, the only way the trace is sent.
             lists = rank_sample(
-                api, namespace, sample, surfaces=[surface or None], k=k, overrides=knob_overrides
+                api,
+                namespace,
+                sample,
+                surfaces=[surface or None],
+                k=k,
+                overrides=knob_overrides,
+                explain_level="numeric",
             )
     report = coverage_report(lists, catalogue, namespace=namespace, threshold=threshold, k=k)
     problems = coverage_verdict(

@@ -391,6 +391,9 @@ class ScenarioRun:
         context: dict[str, Any] = {}
         if as_of:
             context["as_of"] = self.shop.holdout.as_of
+        # The checks read the trace (matched rules, starter profile), sent only with an
+        # explanation.
+        body.setdefault("explain_level", "numeric")
         return self.client.recommend(
             self.namespace, user_id=user_id, k=k, surface=surface, context=context, **body
         )

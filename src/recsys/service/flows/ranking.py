@@ -149,7 +149,8 @@ def response_of(
         segment_id=prepared.resolved.segment_id or prepared.resolved.starter_segment,
         profile_id=prepared.resolved.profile_id,
         warnings=list(result.warnings),
-        trace=result.trace,
+        # The trace is about a kilobyte: sent only to callers who asked for an explanation.
+        trace=result.trace if prepared.request.explain_level != "none" else None,
     )
 
 

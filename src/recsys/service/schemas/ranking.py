@@ -118,7 +118,11 @@ class RecommendationsResponse(BaseModel):
     segment_id: str | None = None
     profile_id: str | None = None
     warnings: list[str] = Field(default_factory=list)
-    trace: dict[str, Any]
+    trace: dict[str, Any] | None = Field(
+        default=None,
+        description="How the list was made (stages, policy, candidate sources, effective knobs);"
+        " only when the request asks for an explanation (explain_level other than none).",
+    )
 
 
 class SimilarItem(BaseModel):
