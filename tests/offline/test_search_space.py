@@ -104,3 +104,11 @@ def test_tune_accepts_the_new_sweep_options(flag: str) -> None:
     result = CliRunner().invoke(app, ["tune", flag, "300,1000", "--engine", "nope"])
     assert result.exit_code == 2  # parsed as an option: the bad engine is what is refused
     assert "--engine must be local or http" in result.output
+
+
+def test_the_http_engine_refuses_to_sweep_a_namespace_setting() -> None:
+    result = CliRunner().invoke(
+        app, ["tune", "--engine", "http", "--item-model-l2s", "100,300", "--base-url", "http://x"]
+    )
+    assert result.exit_code == 2
+    assert "item_model_l2: a namespace setting" in result.output

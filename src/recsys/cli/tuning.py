@@ -28,6 +28,28 @@ def _sweep_values(options: dict[str, str | None]) -> dict[str, list[float]]:
     return values
 
 
+def _refuse_namespace_knobs(configurations: list[dict[str, Any]]) -> None:
+    """The http engine sends each configuration as request overrides, which the server refuses
+    for namespace-level knobs (they change how a signal is built)."""
+    from recsys.config.knobs import KNOBS_BY_KEY
+
+    swept = sorted(
+        {
+            key
+            for configuration in configurations
+            for key in configuration
+            if key in KNOBS_BY_KEY and KNOBS_BY_KEY[key].scope == "namespace"
+        }
+    )
+    if swept:
+        typer.echo(
+            f"{', '.join(swept)}: a namespace setting, which a request cannot override; "
+            "sweep it with --engine local (it rebuilds the signal for each value)",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+
 @search_options("sweep")
 def tune(
     base_url: BaseUrl = "http://localhost:8000",
@@ -91,6 +113,8 @@ def tune(
     base: dict[str, Any] = {}
     if profile_name and profile_path(namespace, profile_name).exists():
         base = dict(load_profile(namespace, profile_name).get("config", {}))
+    if engine == "http":
+        _refuse_namespace_knobs(configurations)
     try:
         thresholds = load_thresholds(GUARDRAILS_FILE, namespace=namespace)
     except GuardrailsError as exc:

@@ -14,6 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 KnobKind = Literal["float", "int", "bool", "int_list", "float_map", "nested_float_map"]
+# Where a knob may be set. "request": anywhere, per request included (overrides, segment
+# profiles, bandit policies). "namespace": only in the environment and the namespace config,
+# because it changes how a signal is *built*: a per-request value would build a new signal on
+# the request path (seconds of work for one request, a stall for every other on that worker).
+KnobScope = Literal["request", "namespace"]
+NAMESPACE_SETTING = (
+    "a namespace setting (it changes how a signal is built): set it in the namespace config, "
+    "not per request"
+)
 
 
 class KnobError(ValueError):
@@ -55,6 +64,7 @@ class Knob:
     minimum: float | None = None
     maximum: float | None = None
     search: Search | None = None  # tunable: the tuning tools search it
+    scope: KnobScope = "request"
 
     @property
     def key(self) -> str:
@@ -177,8 +187,9 @@ def _k(
     minimum: float | None = None,
     maximum: float | None = None,
     search: Search | None = None,
+    scope: KnobScope = "request",
 ) -> Knob:
-    return Knob(name, kind, default, description, group, minimum, maximum, search)
+    return Knob(name, kind, default, description, group, minimum, maximum, search, scope)
 
 
 KNOBS: tuple[Knob, ...] = (
@@ -242,6 +253,7 @@ KNOBS: tuple[Knob, ...] = (
         "Half-life of an event's contribution to popularity.",
         0.01,
         3650,
+        scope="namespace",
     ),
     _k(
         "COVIS_WINDOW_DAYS",
@@ -251,6 +263,7 @@ KNOBS: tuple[Knob, ...] = (
         "Two events of one user co-visit when at most this far apart; older events are ignored.",
         0.01,
         3650,
+        scope="namespace",
     ),
     _k(
         "ITEM_MODEL_L2",
@@ -262,6 +275,7 @@ KNOBS: tuple[Knob, ...] = (
         1,
         1e7,
         search=Search("item-model-l2", 10, 10000, "log"),
+        scope="namespace",
     ),
     _k(
         "ITEM_MODEL_MAX_ITEMS",
@@ -271,6 +285,7 @@ KNOBS: tuple[Knob, ...] = (
         "The item-to-item model covers this many of the most interacted items (cost ~ n^3).",
         2,
         20000,
+        scope="namespace",
     ),
     # Exclusions
     _k(
@@ -499,14 +514,21 @@ def _jsonable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def parse_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate {override_key: value}; raise KnobError listing every unknown key or bad value."""
+def parse_overrides(
+    overrides: Mapping[str, Any], *, scope: KnobScope = "namespace"
+) -> dict[str, Any]:
+    """Validate {override_key: value}; raise KnobError listing every unknown key or bad value.
+    With `scope="request"` (per-request values: request overrides, segment profiles, bandit
+    policies) a namespace-level knob is an error too."""
     errors: dict[str, str] = {}
     parsed: dict[str, Any] = {}
     for key, value in overrides.items():
         knob = KNOBS_BY_KEY.get(key)
         if knob is None:
             errors[key] = "unknown knob"
+            continue
+        if scope == "request" and knob.scope == "namespace":
+            errors[key] = NAMESPACE_SETTING
             continue
         try:
             parsed[key] = knob.parse(value)
@@ -542,6 +564,13 @@ def reference_markdown(knobs: Iterable[Knob] = KNOBS) -> str:
         "segment profile, the namespace config, the environment variable, the default.",
         "Out-of-range values and unknown keys are refused with `422` naming the knob.",
         "",
+        "*Set per*: a `request` knob may be set anywhere, a request's `overrides`, a segment",
+        "profile and a bandit policy included. A `namespace` knob changes how a signal is built",
+        "(popularity's half-life, the co-visitation window, the item model): it is set in the",
+        "environment or the namespace config only, and a request, segment profile or bandit",
+        "policy that sets it is refused with `422` naming the knob, so that no request ever",
+        "builds a signal on the request path.",
+        "",
     ]
     group = None
     for knob in knobs:
@@ -550,8 +579,8 @@ def reference_markdown(knobs: Iterable[Knob] = KNOBS) -> str:
             lines += [
                 f"## {group.replace('_', ' ').capitalize()}",
                 "",
-                "| variable | override key | type | default | range | meaning |",
-                "|---|---|---|---|---|---|",
+                "| variable | override key | type | default | range | set per | meaning |",
+                "|---|---|---|---|---|---|---|",
             ]
         low = "" if knob.minimum is None else f"{knob.minimum:g}"
         high = "" if knob.maximum is None else f"{knob.maximum:g}"
@@ -559,7 +588,7 @@ def reference_markdown(knobs: Iterable[Knob] = KNOBS) -> str:
         default = knob.render(knob.default).replace("|", "\\|") or "(empty)"
         lines.append(
             f"| `{knob.name}` | `{knob.key}` | {knob.kind} | `{default}` | {span} "
-            f"| {knob.description} |"
+            f"| {knob.scope} | {knob.description} |"
         )
     lines += [
         "## Tuning search space",
@@ -588,9 +617,11 @@ def reference_markdown(knobs: Iterable[Knob] = KNOBS) -> str:
 __all__ = [
     "KNOBS",
     "KNOBS_BY_KEY",
+    "NAMESPACE_SETTING",
     "TUNABLE",
     "Knob",
     "KnobError",
+    "KnobScope",
     "KnobValues",
     "Search",
     "defaults",

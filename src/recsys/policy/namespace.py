@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from recsys.config.knobs import KnobValues, parse_overrides
+from recsys.config.knobs import KnobScope, KnobValues, parse_overrides
 from recsys.policy.rules import Rule
 from recsys.policy.segments import Segment, SegmentRule
 from recsys.signals.event_types import DEFAULT_WEIGHTS, TYPE_NAMES, EventTypeTable
@@ -63,7 +63,7 @@ def policy_from_rows(
     catalogue no longer accepts is dropped rather than taking the namespace down."""
     return NamespacePolicy(
         config_version=int(config["version"]) if config else 0,
-        config=_valid_knobs(config["config"] if config else {}),
+        config=_valid_knobs(config["config"] if config else {}, scope="namespace"),
         config_meta=(
             {
                 "updated_at_us": config["created_at_us"],
@@ -89,16 +89,20 @@ def policy_from_rows(
             )
             for row in segments
         ),
-        profiles={row["profile_id"]: _valid_knobs(row["knobs"]) for row in profiles},
+        # A profile applies per request: only request-level knobs (one stored before the
+        # namespace-level ones were refused there is skipped, like any invalid value).
+        profiles={
+            row["profile_id"]: _valid_knobs(row["knobs"], scope="request") for row in profiles
+        },
         rules=tuple(Rule.from_row(row) for row in rules),
     )
 
 
-def _valid_knobs(raw: Mapping[str, Any]) -> dict[str, Any]:
+def _valid_knobs(raw: Mapping[str, Any], *, scope: KnobScope) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in raw.items():
         try:
-            out.update(parse_overrides({key: value}))
+            out.update(parse_overrides({key: value}, scope=scope))
         except ValueError:
             continue
     return out

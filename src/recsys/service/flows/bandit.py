@@ -56,7 +56,8 @@ def validated_policies(body: PoliciesUpsert, now_us: int) -> list[Row]:
             )
         seen.setdefault(policy.policy_id, index)
         try:
-            parsed = parse_overrides(policy.config)
+            # A policy's config applies per request: namespace-level knobs are refused.
+            parsed = parse_overrides(policy.config, scope="request")
         except KnobError as exc:
             parsed = {}
             knob_errors.extend(

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from recsys.clock import to_micros
-from recsys.config.knobs import KnobError, parse_overrides
+from recsys.config.knobs import KnobError, KnobScope, parse_overrides
 from recsys.policy.rules import Rule, applicable
 from recsys.service.errors import ApiError
 from recsys.service.flows.ranking import prepare
@@ -17,10 +17,13 @@ from recsys.service.schemas.ranking import RecommendationsRequest
 from recsys.service.state import ServiceState
 
 
-def validated_config(raw: dict[str, Any], where: str = "config") -> dict[str, Any]:
-    """422 listing every unknown key and bad value."""
+def validated_config(
+    raw: dict[str, Any], where: str = "config", *, scope: KnobScope = "namespace"
+) -> dict[str, Any]:
+    """422 listing every unknown key and bad value (and, with `scope="request"`, every
+    namespace-level knob)."""
     try:
-        parsed = parse_overrides(raw)
+        parsed = parse_overrides(raw, scope=scope)
     except KnobError as exc:
         errors = [
             {"loc": f"{where}.{key}", "field": key, "message": message}

@@ -30,7 +30,7 @@ _AWARE = TypeAdapter(datetime)
 
 def parse_request_overrides(raw: dict[str, Any]) -> dict[str, Any]:
     try:
-        return parse_overrides(raw)
+        return parse_overrides(raw, scope="request")
     except KnobError as exc:
         errors = [
             {"loc": f"overrides.{key}", "field": key, "message": message}

@@ -149,7 +149,8 @@ def upsert_profiles(
         rows.append(
             {
                 "profile_id": profile.profile_id,
-                "knobs": validated_config(knobs, where=f"profiles[{n}]"),
+                # A profile applies per request: namespace-level knobs are refused.
+                "knobs": validated_config(knobs, where=f"profiles[{n}]", scope="request"),
                 "updated_at_us": to_micros(now),
             }
         )
