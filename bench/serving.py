@@ -48,6 +48,8 @@ import os
 import resource
 import shlex
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -317,21 +319,19 @@ def snapshot_memory(snapshot: Any) -> dict[str, Any]:
         "item_vectors": _array_bytes(snapshot.item_vectors),
     }
     memo: dict[str, int] = {}
-    for key, signal in snapshot._memo.items():
+    for key, built in snapshot._memo.items():
         kind = key[0]
         if kind == "popularity":
-            memo[kind] = (
-                memo.get(kind, 0) + _array_bytes(signal.scores) + _array_bytes(signal.order)
-            )
+            memo[kind] = memo.get(kind, 0) + _array_bytes(built.scores) + _array_bytes(built.order)
         elif kind == "item_model":
             memo[kind] = (
                 memo.get(kind, 0)
-                + _array_bytes(signal.weights)
-                + _array_bytes(signal.head)
-                + _array_bytes(signal.position)
+                + _array_bytes(built.weights)
+                + _array_bytes(built.head)
+                + _array_bytes(built.position)
             )
         else:
-            memo[kind] = memo.get(kind, 0) + _array_bytes(signal)
+            memo[kind] = memo.get(kind, 0) + _array_bytes(built)
     parts.update({f"memo_{k}": v for k, v in memo.items()})
     python_objects = (
         sys.getsizeof(catalog.index)
@@ -962,6 +962,88 @@ def run_clients(
     }
 
 
+@contextlib.contextmanager
+def running_ceiling(workdir: Path, workers: int) -> Iterator[subprocess.Popen[bytes]]:
+    """bench/ceiling_app.py on uvicorn, started as `recsys serve` starts the service (same
+    worker count, no access log); stopped (SIGTERM, then the whole group) afterwards."""
+    import httpx
+
+    from recsys.testing.server import free_port
+
+    port = free_port()
+    log_path = workdir / f"ceiling-{port}.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "ceiling_app:create_app",
+                "--factory",
+                "--app-dir",
+                str(Path(__file__).resolve().parent),
+                "--host",
+                HOST,
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            cwd=workdir,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    process.port = port  # type: ignore[attr-defined]
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"ceiling exited early:\n{log_path.read_text()}")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"http://{HOST}:{port}/health", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"ceiling not healthy:\n{log_path.read_text()}")
+            time.sleep(0.1)
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def ceiling_runs(args: argparse.Namespace, workers: int, workdir: Path) -> list[dict[str, Any]]:
+    """The same clients, bodies, worker count and concurrency levels against the ceiling."""
+    runs = []
+    with running_ceiling(workdir, workers) as process:
+        port = process.port  # type: ignore[attr-defined]
+        warm_workers(port, workers, _BODIES)
+        for concurrency in args.concurrency:
+            run = run_clients(
+                port,
+                process.pid,
+                concurrency=concurrency,
+                duration=args.duration,
+                http_requests=args.http_requests,
+                warmup=args.client_warmup,
+            )
+            log(
+                f"  ceiling workers={workers} concurrency={concurrency}: "
+                f"{run['requests_per_s']} req/s, p99 {run.get('p99_ms')} ms, errors {run['errors']}"
+            )
+            runs.append({"workers": workers, **run})
+    return runs
+
+
 def http_benchmark(
     args: argparse.Namespace,
     dataset: Any,
@@ -995,6 +1077,7 @@ def http_benchmark(
     body_sizes = [len(b) for b in _BODIES]
     runs: list[dict[str, Any]] = []
     servers: list[dict[str, Any]] = []
+    ceilings: list[dict[str, Any]] = []
     for workers in args.workers:
         env = {**SERVER_ENV, **args.server_env}
         with running_server(url, workdir=workdir, workers=workers, env=env) as server:
@@ -1052,6 +1135,8 @@ def http_benchmark(
                 log(f"server log:\n{server.log()[-4000:]}")
                 raise
         info["exit_code"] = server.process.returncode
+        if not args.skip_ceiling:
+            ceilings.extend(ceiling_runs(args, workers, workdir))
     # Per configuration, the last attempt (undisturbed if any attempt was).
     final: dict[tuple[int, int], dict[str, Any]] = {}
     for run in runs:
@@ -1060,6 +1145,19 @@ def http_benchmark(
             final[key] = run
     for run in runs:
         run["final"] = run is final[(run["workers"], run["concurrency"])]
+    # RecSys as a share of the ceiling measured in the same run, same workers and concurrency.
+    for run in runs:
+        ceiling = next(
+            (
+                c
+                for c in ceilings
+                if (c["workers"], c["concurrency"]) == (run["workers"], run["concurrency"])
+            ),
+            None,
+        )
+        if ceiling is not None and ceiling["requests_per_s"]:
+            run["ceiling_requests_per_s"] = ceiling["requests_per_s"]
+            run["share_of_ceiling"] = round(run["requests_per_s"] / ceiling["requests_per_s"], 3)
     best = [r for r in final.values() if r["errors"] == 0 and not r["disturbed"]]
     best = best or [r for r in final.values() if r["errors"] == 0] or list(final.values())
     result = {
@@ -1074,6 +1172,11 @@ def http_benchmark(
         "client": "one process per connection, keep-alive http.client, bodies pre-serialised",
         "servers": servers,
         "runs": runs,
+        "ceiling": {
+            "what": "bench/ceiling_app.py: same framework, route, body model and response shape, "
+            "k items, no ranking",
+            "runs": ceilings,
+        },
         "best": max(best, key=lambda r: r["requests_per_s"]) if best else None,
     }
     return result, url
@@ -1491,6 +1594,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="extra environment for the server (and the profile's settings), repeatable",
     )
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument(
+        "--skip-ceiling",
+        action="store_true",
+        help="do not measure the no-ranking ceiling after each HTTP configuration",
+    )
     parser.add_argument("--skip-inprocess", action="store_true", help="only the HTTP part")
     parser.add_argument(
         "--profile-requests",
