@@ -963,7 +963,7 @@ def run_clients(
 
 
 @contextlib.contextmanager
-def running_ceiling(workdir: Path, workers: int) -> Iterator[subprocess.Popen[bytes]]:
+def running_ceiling(workdir: Path, workers: int) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """bench/ceiling_app.py on uvicorn, started as `recsys serve` starts the service (same
     worker count, no access log); stopped (SIGTERM, then the whole group) afterwards."""
     import httpx
@@ -997,7 +997,6 @@ def running_ceiling(workdir: Path, workers: int) -> Iterator[subprocess.Popen[by
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    process.port = port  # type: ignore[attr-defined]
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -1009,7 +1008,7 @@ def running_ceiling(workdir: Path, workers: int) -> Iterator[subprocess.Popen[by
             if time.monotonic() > deadline:
                 raise TimeoutError(f"ceiling not healthy:\n{log_path.read_text()}")
             time.sleep(0.1)
-        yield process
+        yield process, port
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -1024,8 +1023,7 @@ def running_ceiling(workdir: Path, workers: int) -> Iterator[subprocess.Popen[by
 def ceiling_runs(args: argparse.Namespace, workers: int, workdir: Path) -> list[dict[str, Any]]:
     """The same clients, bodies, worker count and concurrency levels against the ceiling."""
     runs = []
-    with running_ceiling(workdir, workers) as process:
-        port = process.port  # type: ignore[attr-defined]
+    with running_ceiling(workdir, workers) as (process, port):
         warm_workers(port, workers, _BODIES)
         for concurrency in args.concurrency:
             run = run_clients(
