@@ -48,8 +48,6 @@ import os
 import resource
 import shlex
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -963,61 +961,33 @@ def run_clients(
 
 
 @contextlib.contextmanager
-def running_ceiling(workdir: Path, workers: int) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+def running_ceiling(workdir: Path, workers: int) -> Iterator[tuple[Any, int]]:
     """bench/ceiling_app.py on uvicorn, started as `recsys serve` starts the service (same
-    worker count, no access log); stopped (SIGTERM, then the whole group) afterwards."""
-    import httpx
-
-    from recsys.testing.server import free_port
+    worker count, no access log), with the same process handling as the real server."""
+    from recsys.testing.postgres import free_port
+    from recsys.testing.server import running_process
 
     port = free_port()
-    log_path = workdir / f"ceiling-{port}.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "ceiling_app:create_app",
-                "--factory",
-                "--app-dir",
-                str(Path(__file__).resolve().parent),
-                "--host",
-                HOST,
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            cwd=workdir,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"ceiling exited early:\n{log_path.read_text()}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"http://{HOST}:{port}/health", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"ceiling not healthy:\n{log_path.read_text()}")
-            time.sleep(0.1)
-        yield process, port
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "ceiling_app:create_app",
+        "--factory",
+        "--app-dir",
+        str(Path(__file__).resolve().parent),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    with running_process(command, port=port, workdir=workdir, name="ceiling") as server:
+        yield server.process, port
 
 
 def ceiling_runs(args: argparse.Namespace, workers: int, workdir: Path) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""Run `recsys serve` as a real subprocess on a free loopback port (tests, benchmarks)."""
+"""Run `recsys serve` (or another HTTP server command) as a real subprocess on a free loopback
+port (tests, benchmarks)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,24 +63,43 @@ def running_server(
 ) -> Iterator[ServerProcess]:
     """Start the server, wait until /health answers 200, stop it (SIGTERM) afterwards."""
     port = port or free_port()
-    log_path = workdir / f"server-{port}.log"
+    command = [
+        *_recsys_executable(),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+    ]
     full_env = {**os.environ, **(env or {}), "RECSYS_DATABASE_URL": database_url}
+    with running_process(
+        command, port=port, workdir=workdir, env=full_env, startup_timeout=startup_timeout
+    ) as server:
+        yield server
+
+
+@contextmanager
+def running_process(
+    command: Sequence[str],
+    *,
+    port: int,
+    workdir: Path,
+    env: Mapping[str, str] | None = None,
+    startup_timeout: float = 60.0,
+    name: str = "server",
+) -> Iterator[ServerProcess]:
+    """Run an HTTP server command listening on 127.0.0.1:`port`: wait until /health answers
+    200, then stop it (SIGTERM, and SIGKILL for whatever of its process group survives)."""
+    log_path = workdir / f"{name}-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [
-                *_recsys_executable(),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-                "--log-level",
-                "warning",
-            ],
+            list(command),
             cwd=workdir,
-            env=full_env,
+            env=dict(env) if env is not None else None,
             stdout=log,
             stderr=subprocess.STDOUT,
             # Its own process group (see `ServerProcess.kill_hard`), out of the reach of the
@@ -145,4 +165,4 @@ def _wait_healthy(server: ServerProcess, timeout: float) -> None:
     raise TimeoutError(f"server not healthy after {timeout}s:\n{server.log()}")
 
 
-__all__ = ["ServerProcess", "group_members", "running_server"]
+__all__ = ["ServerProcess", "group_members", "running_process", "running_server"]
