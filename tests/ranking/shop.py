@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from recsys.policy.rules import Rule
 from recsys.signals.assemble import snapshot_from_records
 from recsys.signals.snapshot import Snapshot
 
@@ -99,6 +100,21 @@ def shop_events() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         )
     users.append({"user_id": "newbie", "traits": {"segment": "fans_3"}})
     return users, events
+
+
+def shop_rule(rule_id: str, action: str, target_type: str, **fields: Any) -> Rule:
+    """A merchandising rule of the shop's namespace, on every surface unless `fields` say."""
+    return Rule(
+        **{
+            "rule_id": rule_id,
+            "namespace": "shop",
+            "surface": "*",
+            "name": rule_id,
+            "action": action,
+            "target_type": target_type,
+            **fields,
+        }
+    )
 
 
 @lru_cache(maxsize=1)

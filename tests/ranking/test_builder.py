@@ -8,26 +8,16 @@ from pathlib import Path
 
 from recsys.config.knobs import defaults
 from recsys.policy.namespace import NamespacePolicy
-from recsys.policy.rules import Rule
 from recsys.policy.segments import Segment, SegmentRule
 from recsys.ranking.builder import build_request, user_traits
 from recsys.ranking.request import Constraints
-from tests.ranking.shop import NOW, shop_snapshot
+from tests.ranking.shop import NOW, shop_rule, shop_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_a_known_users_trait_segment_picks_the_starter_preset_and_rules() -> None:
-    rule = Rule(
-        rule_id="r",
-        namespace="shop",
-        surface="*",
-        name="vip",
-        action="BLOCK",
-        target_type="CATEGORY",
-        target_key="c1",
-        segment_id="fans_1",
-    )
+    rule = shop_rule("r", "BLOCK", "CATEGORY", target_key="c1", segment_id="fans_1")
     policy = NamespacePolicy(rules=(rule,))
     built = build_request(
         shop_snapshot(), policy, base_knobs=defaults(), now_us=NOW, k=5, user_id="u01"

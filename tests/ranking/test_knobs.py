@@ -23,7 +23,7 @@ from recsys.config.knobs import KNOBS, defaults
 from recsys.policy.rules import Rule
 from recsys.ranking import RankRequest, RankResult, build_pipeline
 from recsys.signals.snapshot import Snapshot
-from tests.ranking.shop import NOW, shop_snapshot
+from tests.ranking.shop import NOW, shop_rule, shop_snapshot
 from tests.ranking.synthetic_shop import SYNTHETIC_USER, synthetic_snapshot
 
 PIPELINE = build_pipeline()
@@ -383,29 +383,10 @@ CASES = [
 ]
 
 PINS = tuple(
-    Rule(
-        rule_id=f"pin-{n}",
-        namespace="shop",
-        surface="*",
-        name="pin",
-        action="PIN",
-        target_type="ITEM",
-        item_ids=(item,),
-        position=n + 1,
-    )
+    shop_rule(f"pin-{n}", "PIN", "ITEM", item_ids=(item,), position=n + 1)
     for n, item in enumerate(["i50", "i51", "i52", "i53"])
 )
-BLOCK_C1 = (
-    Rule(
-        rule_id="block",
-        namespace="shop",
-        surface="*",
-        name="no c1",
-        action="BLOCK",
-        target_type="CATEGORY",
-        target_key="c1",
-    ),
-)
+BLOCK_C1 = (shop_rule("block", "BLOCK", "CATEGORY", target_key="c1"),)
 
 
 def pinned_count(result: RankResult) -> int:

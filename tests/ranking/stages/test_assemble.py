@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from recsys.policy.rules import Rule
 from recsys.ranking.assemble import assemble
+from tests.ranking.shop import shop_rule
 from tests.ranking.stages.helpers import context, run_until
 
-PIN = Rule(
-    rule_id="pin",
-    namespace="shop",
-    surface="*",
-    name="pin",
-    action="PIN",
-    target_type="ITEM",
-    item_ids=("i33",),
-    position=3,
-)
+PIN = shop_rule("pin", "PIN", "ITEM", item_ids=("i33",), position=3)
 
 
 def test_pins_take_their_slots_and_ranks_follow() -> None:

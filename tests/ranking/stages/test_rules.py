@@ -6,19 +6,12 @@ import numpy as np
 
 from recsys.policy.rules import Rule
 from recsys.ranking.stages.rules import Rules
+from tests.ranking.shop import shop_rule
 from tests.ranking.stages.helpers import before, context, ids
 
 
 def rule(action: str, target_type: str, **fields: object) -> Rule:
-    return Rule(
-        rule_id=f"r-{action}-{fields.get('target_key', '')}",
-        namespace="shop",
-        surface="*",
-        name=action,
-        action=action,
-        target_type=target_type,
-        **fields,  # type: ignore[arg-type]
-    )
+    return shop_rule(f"r-{action}-{fields.get('target_key', '')}", action, target_type, **fields)
 
 
 RULES = (
