@@ -10,6 +10,7 @@ import numpy as np
 
 from recsys.config.knobs import KnobValues
 from recsys.data.catalog import CATEGORY_PREFIX
+from recsys.ranking.sparse_rows import row_entries
 from recsys.signals.popularity import DAY_US
 from recsys.signals.snapshot import Snapshot
 
@@ -46,7 +47,6 @@ def build_user_context(
     segment: str | None,
     now_us: int,
     knobs: KnobValues,
-    popularity: np.ndarray,
 ) -> UserContext:
     catalog, log = snapshot.catalog, snapshot.log
     n_features = len(catalog.feature_names)
@@ -75,8 +75,12 @@ def build_user_context(
         age = (now_us - ts) / (knobs["profile_window_days"] * DAY_US)
         weight = strength * np.clip(1.0 - age, 0.0, None)  # linear fade to 0 at the window edge
         if weight.sum() > 0:
-            rows = catalog.features[items]
-            dense = np.asarray(rows.T @ weight).ravel()
+            owner, positions = row_entries(catalog.features, items)
+            dense = np.bincount(
+                catalog.features.indices[positions],
+                weights=catalog.features.data[positions] * weight[owner],
+                minlength=n_features,
+            )
             profile = _top_n(dense, knobs["profile_top_n"])
 
     decay_events = knobs["profile_starter_decay_events"]
@@ -86,7 +90,7 @@ def build_user_context(
     starter_source = None
     if starter_weight > 0 and n_features:
         starter, starter_source = _starter_profile(
-            snapshot, segment, knobs["profile_starter_presets"], popularity
+            snapshot, segment, knobs["profile_starter_presets"], knobs["popularity_halflife_days"]
         )
         if starter_source is None:
             starter_weight = 0.0
@@ -131,7 +135,7 @@ def _starter_profile(
     snapshot: Snapshot,
     segment: str | None,
     presets: Mapping[str, Mapping[str, float]],
-    popularity: np.ndarray,
+    halflife_days: float,
 ) -> tuple[np.ndarray, str | None]:
     """A segment's preset mapped onto the catalogue's real features, or the catalogue's most
     popular categories when no preset applies."""
@@ -156,12 +160,7 @@ def _starter_profile(
     # No usable preset: lean towards where the catalogue's demand is.
     if catalog.size == 0 or len(catalog.category_names) == 0:
         return starter, None
-    has_category = catalog.category >= 0
-    mass = np.bincount(
-        catalog.category[has_category],
-        weights=popularity[has_category],
-        minlength=len(catalog.category_names),
-    )
+    mass = snapshot.category_demand(halflife_days)
     top = [
         c
         for c in np.lexsort((np.arange(len(mass)), -mass))[:STARTER_FALLBACK_CATEGORIES]

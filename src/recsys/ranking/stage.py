@@ -15,6 +15,7 @@ import numpy as np
 
 from recsys.ranking.candidates import CandidateSet
 from recsys.ranking.context import UserContext, build_user_context
+from recsys.ranking.item_scores import ItemScores
 from recsys.ranking.request import RankRequest
 from recsys.signals.snapshot import Popularity, Snapshot
 
@@ -70,11 +71,12 @@ def effective_knobs(request: RankRequest, context: UserContext) -> EffectiveKnob
 
 @dataclass(frozen=True, eq=False)
 class UserSignals:
-    """The user's side of each signal, over the whole catalogue."""
+    """The user's side of each signal: sparse scores over the few items each one reaches, and
+    the vectors the others are scored with."""
 
-    covisitation: np.ndarray  # anchor-weighted co-visitation row
+    covisitation: ItemScores  # anchor-weighted co-visitation row
     user_vector: np.ndarray | None  # unit-norm mean of the anchors' item vectors
-    item_model: np.ndarray  # the item model's scores for the user's history
+    item_model: ItemScores  # the item model's scores for the user's history
     profile: np.ndarray  # tag profile, weighted by (1 - starter weight)
     starter: np.ndarray  # starter profile, weighted by the starter weight
 
@@ -96,7 +98,7 @@ class RankContext:
 def build_context(snapshot: Snapshot, request: RankRequest) -> RankContext:
     """Everything the stages read about this request, computed once (sparse work, no loops
     over the catalogue)."""
-    catalog, knobs = snapshot.catalog, request.knobs
+    knobs = request.knobs
     popularity = snapshot.popularity(knobs["popularity_halflife_days"])
     user = build_user_context(
         snapshot,
@@ -104,23 +106,22 @@ def build_context(snapshot: Snapshot, request: RankRequest) -> RankContext:
         segment=request.segment,
         now_us=request.now_us,
         knobs=knobs,
-        popularity=popularity.scores,
     )
     effective = effective_knobs(request, user)
-    covisitation = np.zeros(catalog.size)
+    covisitation = ItemScores.empty()
     if len(user.anchors):
         covis = snapshot.covisitation(knobs["covis_window_days"])
-        covisitation = np.asarray(user.anchor_weights @ covis[user.anchors]).ravel()
+        covisitation = ItemScores.weighted_rows(covis, user.anchors, user.anchor_weights)
     user_vector = None
     if snapshot.item_vectors is not None and len(user.anchors):
         u = user.anchor_weights @ snapshot.item_vectors[user.anchors]
         norm = float(np.linalg.norm(u))
         user_vector = u / norm if norm > 0 else None
     # The item model only runs when it carries weight: it is the costliest signal to score.
-    model = np.zeros(catalog.size)
+    model = ItemScores.empty()
     if effective.delta > 0 and len(user.history):
         fitted = snapshot.item_model(knobs["item_model_l2"], knobs["item_model_max_items"])
-        model = fitted.scores(user.history, catalog.size)
+        model = ItemScores(*fitted.head_scores(user.history))
     signals = UserSignals(
         covisitation=covisitation,
         user_vector=user_vector,

@@ -15,6 +15,7 @@ the other signals."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -43,6 +44,23 @@ class ItemModel:
         if len(rows):
             out[self.head] = self.weights[rows].sum(axis=0, dtype=np.float64)
         return out
+
+    @cached_property
+    def _ascending(self) -> np.ndarray:
+        return np.argsort(self.head, kind="stable")
+
+    def head_scores(self, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`scores` over the modelled items only: (item indices ascending, float64 scores);
+        the work is bounded by the model's size, not the catalogue's."""
+        if self.is_empty or len(history) == 0:
+            return np.empty(0, np.int64), np.empty(0)
+        rows = self.position[np.unique(history)]
+        rows = rows[rows >= 0]
+        if len(rows) == 0:
+            return np.empty(0, np.int64), np.empty(0)
+        values = self.weights[rows].sum(axis=0, dtype=np.float64)
+        order = self._ascending
+        return self.head[order], values[order]
 
     def remapped(self, new_index: np.ndarray, n_items: int) -> ItemModel:
         """The same weights on another catalogue: `new_index[old item]` is its new index, or -1

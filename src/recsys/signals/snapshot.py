@@ -16,10 +16,13 @@ import scipy.sparse as sp
 
 from recsys.data.catalog import Catalog
 from recsys.data.interactions import InteractionLog, UserTable
+from recsys.signals import vector_index as vector_index_module
 from recsys.signals.covisitation import covisitation_matrix
 from recsys.signals.event_types import EventTypeTable, event_strength
+from recsys.signals.feature_postings import FeaturePostings, feature_postings
 from recsys.signals.item_model import ItemModel, fit_item_model
 from recsys.signals.popularity import descending_order, long_tail_mask, popularity_scores
+from recsys.signals.vector_index import VectorIndex, build_vector_index
 from recsys.signals.vectors import learn_item_vectors
 
 
@@ -144,6 +147,44 @@ class Snapshot:
         result: ItemModel = self._memoised(self._item_model_key(l2, max_items), build)
         return result
 
+    def feature_postings(self, halflife_days: float) -> FeaturePostings:
+        """Each feature's items, most popular (at this half-life) first."""
+
+        def build() -> FeaturePostings:
+            return feature_postings(self.catalog.features, self.popularity(halflife_days).scores)
+
+        result: FeaturePostings = self._memoised(("postings", float(halflife_days)), build)
+        return result
+
+    def category_demand(self, halflife_days: float) -> np.ndarray:
+        """Popularity summed per category (float64, one per category name)."""
+
+        def build() -> np.ndarray:
+            catalog = self.catalog
+            has_category = catalog.category >= 0
+            return np.bincount(
+                catalog.category[has_category],
+                weights=self.popularity(halflife_days).scores[has_category],
+                minlength=len(catalog.category_names),
+            )
+
+        result: np.ndarray = self._memoised(("category_demand", float(halflife_days)), build)
+        return result
+
+    def vector_index(self) -> VectorIndex | None:
+        """The nearest-item index over the item vectors (None: no vectors, or a catalogue small
+        enough to score exactly)."""
+
+        def build() -> VectorIndex | None:
+            if self.item_vectors is None:
+                return None
+            # The threshold is read at build time so a test can lower it for a small shop.
+            minimum = vector_index_module.INDEX_MIN_ITEMS
+            return build_vector_index(self.item_vectors, seed=self.params.seed, min_items=minimum)
+
+        result: VectorIndex | None = self._memoised(("vector_index",), build)
+        return result
+
     def long_tail(self, halflife_days: float, head_share: float) -> np.ndarray:
         """Bool per item: outside the most popular `head_share` of the catalogue."""
 
@@ -158,6 +199,8 @@ class Snapshot:
         self.popularity(self.params.popularity_halflife_days)
         self.covisitation(self.params.covis_window_days)
         self.item_model(self.params.item_model_l2, self.params.item_model_max_items)
+        self.feature_postings(self.params.popularity_halflife_days)
+        self.vector_index()
         return self
 
 

@@ -45,9 +45,9 @@ class Blend:
             similarity = np.zeros(len(items))
         raw = {
             "base": base,
-            "co_visitation": signals.covisitation[items],
+            "co_visitation": signals.covisitation.at(items),
             "item_similarity": similarity,
-            "item_model": np.clip(signals.item_model[items], 0.0, None),
+            "item_model": np.clip(signals.item_model.at(items), 0.0, None),
         }
         norm = {name: normalised(values) for name, values in raw.items()}
         knobs = context.knobs

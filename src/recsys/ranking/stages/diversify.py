@@ -52,20 +52,16 @@ class Diversify:
     ) -> tuple[CandidateSet, DiversifyTrace]:
         request, catalog, knobs = context.request, context.snapshot.catalog, context.request.knobs
         items, score = candidates.items, candidates["score"]
-        vectors = None
-        if context.snapshot.item_vectors is not None:
-            vectors = context.snapshot.item_vectors[items]
-            if not np.any(vectors):
-                vectors = None
         rerank = request.mode == "rerank"
         diversified = mmr_order(
             relevance=normalised(score),
+            items=items,
             k=len(items) if rerank else max(0, request.k - len(candidates.pins)),
             mmr_lambda=context.knobs.mmr_lambda,
-            vectors=vectors,
-            features=catalog.features[items] if vectors is None else None,
-            brand=catalog.brand[items],
-            category=catalog.category[items],
+            vectors=context.snapshot.item_vectors,
+            features=catalog.features,
+            brand=catalog.brand,
+            category=catalog.category,
             brand_cap=knobs["brand_cap"],
             category_cap=knobs["category_cap"],
         )
@@ -76,7 +72,7 @@ class Diversify:
         best = np.lexsort((items, -score))[:AUDIT_CANDIDATES]
         trace = DiversifyTrace(
             mmr_lambda=context.knobs.mmr_lambda,
-            similarity="item_vectors" if vectors is not None else "features",
+            similarity=diversified.similarity,
             cap_skips=diversified.cap_skips,
             shortlist=Shortlist(items[best], score[best]),
         )

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from recsys.ranking.candidates import CandidateSet
+from recsys.ranking.sparse_rows import rows_dot
 from recsys.ranking.stage import RankContext
 
 
@@ -41,10 +42,17 @@ class Personalise:
             if user.event_count < knobs["profile_min_events_for_boost"]
             else 1.0
         )
-        n = len(candidates)
-        rows = context.snapshot.catalog.features[candidates.items]
-        user_overlap = rows @ user.profile if user.profile.any() else np.zeros(n)
-        starter_overlap = rows @ user.starter if user.starter.any() else np.zeros(n)
+        n, features = len(candidates), context.snapshot.catalog.features
+        user_overlap = (
+            rows_dot(features, candidates.items, user.profile)
+            if user.profile.any()
+            else np.zeros(n)
+        )
+        starter_overlap = (
+            rows_dot(features, candidates.items, user.starter)
+            if user.starter.any()
+            else np.zeros(n)
+        )
         multiplier = 1.0 + boost * (
             attenuation * (1.0 - user.starter_weight) * user_overlap
             + user.starter_weight * starter_overlap
