@@ -97,9 +97,10 @@ MAX_DURATION_S = 300.0
 HTTP_BODIES = 20_000  # distinct pre-serialised bodies, cycled by the clients
 LOAD_CHUNK = 50_000  # events per store transaction while loading SQLite
 
-# Targets from the issue.
-TARGET_INPROCESS_P99_MS = 8.0
-TARGET_HTTP_RPS = 1_000.0
+# Targets from the issue ("Serving at the framework's speed").
+TARGET_INPROCESS_P50_MS = 1.5
+TARGET_INPROCESS_P99_MS = 4.0
+TARGET_HTTP_SHARE_OF_CEILING = 0.5
 TARGET_HTTP_P99_MS = 50.0
 
 # No auth, no rate limit: the benchmark measures ranking, not the limiter.
@@ -521,12 +522,58 @@ def in_process_latency(
         "by_user_kind": {kind: latency_summary(v) for kind, v in sorted(by_kind.items())},
         "items_returned_min": min(returned) if returned else None,
         "short_answers": sum(1 for n in returned if n < k),
+        "meets_target_p50": percentile(sorted(latencies), 0.5) * 1000 <= TARGET_INPROCESS_P50_MS,
         "meets_target_p99": percentile(sorted(latencies), 0.99) * 1000 <= TARGET_INPROCESS_P99_MS,
         "stages_wall": stages,
         # CPU used by other processes meanwhile; with more than one core's worth of it, this
         # single-threaded loop had to share its core and the figures are disturbed.
         "other_cpu_s": round(other_s, 2),
         "disturbed": other_s > elapsed * max(1, (os.cpu_count() or 1) - 1),
+    }
+
+
+def override_sweep(
+    snapshot: Any, sample: UserSample, *, k: int, now_us: int, per_value: int = 100
+) -> dict[str, Any]:
+    """Every request-level numeric knob at both ends of its range, `per_value` requests each:
+    the latency of requests carrying an override, and whether any of them built a signal on
+    the request path (which would stall the worker for everyone behind it)."""
+    from recsys.config.knobs import KNOBS
+    from recsys.ranking import build_pipeline
+
+    pipeline = build_pipeline()
+    knobs = [k for k in KNOBS if k.scope == "request" and k.kind in ("int", "float")]
+    users = UserSample(sample.user_ids[:per_value], sample.kinds[:per_value])
+    built = snapshot.signals_built()
+    per_knob: dict[str, Any] = {}
+    everything: list[float] = []
+    for knob in knobs:
+        for end in (knob.minimum, knob.maximum):
+            value = int(end) if knob.kind == "int" else float(end)
+            requests = rank_requests(
+                snapshot, users, k=k, now_us=now_us, overrides={knob.key: value}
+            )
+            latencies = []
+            for request in requests:
+                t0 = time.perf_counter()
+                pipeline.run(snapshot, request)
+                latencies.append(time.perf_counter() - t0)
+            everything.extend(latencies)
+            per_knob[f"{knob.key}={value}"] = {
+                "p99_ms": round(1000 * percentile(sorted(latencies), 0.99), 3),
+                "max_ms": round(1000 * max(latencies), 3),
+            }
+    worst = max(per_knob.items(), key=lambda kv: kv[1]["p99_ms"])
+    return {
+        "knobs": len(knobs),
+        "requests": len(everything),
+        **latency_summary(everything),
+        "worst_p99": {"override": worst[0], **worst[1]},
+        "meets_target_p99": worst[1]["p99_ms"] <= TARGET_INPROCESS_P99_MS,
+        "signals_built_on_the_request_path": sorted(
+            str(key) for key in snapshot.signals_built() - built
+        ),
+        "per_override": per_knob,
     }
 
 
@@ -952,11 +999,8 @@ def run_clients(
         },
         # Other processes used more than 5% of the machine: the figures are disturbed.
         "disturbed": other_s > 0.05 * seconds * (os.cpu_count() or 1),
-        "meets_targets": bool(
-            error_count == 0
-            and rps >= TARGET_HTTP_RPS
-            and summary.get("p99_ms", math.inf) <= TARGET_HTTP_P99_MS
-        ),
+        # Judged against the ceiling once it is known (http_benchmark).
+        "meets_targets": None,
     }
 
 
@@ -1126,6 +1170,11 @@ def http_benchmark(
         if ceiling is not None and ceiling["requests_per_s"]:
             run["ceiling_requests_per_s"] = ceiling["requests_per_s"]
             run["share_of_ceiling"] = round(run["requests_per_s"] / ceiling["requests_per_s"], 3)
+        run["meets_targets"] = bool(
+            run["errors"] == 0
+            and run.get("share_of_ceiling", 0.0) >= TARGET_HTTP_SHARE_OF_CEILING
+            and run.get("p99_ms", math.inf) <= TARGET_HTTP_P99_MS
+        )
     best = [r for r in final.values() if r["errors"] == 0 and not r["disturbed"]]
     best = best or [r for r in final.values() if r["errors"] == 0] or list(final.values())
     result = {
@@ -1567,6 +1616,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="do not measure the no-ranking ceiling after each HTTP configuration",
     )
+    parser.add_argument(
+        "--skip-override-sweep",
+        action="store_true",
+        help="skip timing requests that carry each request-level knob at its range ends",
+    )
     parser.add_argument("--skip-inprocess", action="store_true", help="only the HTTP part")
     parser.add_argument(
         "--profile-requests",
@@ -1636,8 +1690,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "surface": SURFACE,
             "cold_share": args.cold_share,
             "targets": {
+                "in_process_p50_ms": TARGET_INPROCESS_P50_MS,
                 "in_process_p99_ms": TARGET_INPROCESS_P99_MS,
-                "http_requests_per_s": TARGET_HTTP_RPS,
+                "http_share_of_ceiling": TARGET_HTTP_SHARE_OF_CEILING,
                 "http_p99_ms": TARGET_HTTP_P99_MS,
                 "http_errors": 0,
             },
@@ -1674,6 +1729,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"in-process p50 {inproc['p50_ms']} ms, p99 {inproc['p99_ms']} ms, "
             f"{inproc['requests_per_s']} req/s"
         )
+        if not args.skip_override_sweep:
+            log("in-process: every request-level knob at both ends of its range")
+            sweep = override_sweep(snapshot, sample, k=args.k, now_us=now_us)
+            document["override_sweep"] = sweep
+            log(
+                f"overrides: worst p99 {sweep['worst_p99']}, "
+                f"signals built {sweep['signals_built_on_the_request_path']}"
+            )
         del snapshot
         gc.collect()
 
@@ -1706,7 +1769,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
     document["targets_met"] = {
+        "in_process_p50": document.get("in_process", {}).get("meets_target_p50"),
         "in_process_p99": document.get("in_process", {}).get("meets_target_p99"),
+        "override_worst_p99": document.get("override_sweep", {}).get("meets_target_p99"),
         "http": [
             {
                 "workers": r["workers"],

@@ -32,6 +32,9 @@ def test_serving_reports_its_share_of_the_ceiling() -> None:
         *("--profile-requests", "0"),
     )
     assert document["in_process"]["requests"] == 30
+    sweep = document["override_sweep"]
+    assert sweep["knobs"] > 20 and sweep["requests"] == sweep["knobs"] * 2 * 30
+    assert sweep["signals_built_on_the_request_path"] == []
     (served,) = document["http"]["runs"]
     (ceiling,) = document["http"]["ceiling"]["runs"]
     assert served["errors"] == 0 and ceiling["errors"] == 0

@@ -74,11 +74,10 @@ class CandidateSet:
         return CandidateSet(self.items, self.sources, self.columns, pins)
 
     def source_counts(self) -> dict[str, int]:
-        return {
-            name: int(np.count_nonzero(self.sources & flag))
-            for flag, name in SOURCE_NAMES.items()
-            if np.any(self.sources & flag)
-        }
+        # One pass over the rows: bit b of each row's flags, summed per bit.
+        per_bit = np.unpackbits(self.sources[:, None], axis=1, bitorder="little").sum(axis=0)
+        counts = {flag: int(per_bit[flag.bit_length() - 1]) for flag in SOURCE_NAMES}
+        return {name: counts[flag] for flag, name in SOURCE_NAMES.items() if counts[flag]}
 
 
 def empty_candidates() -> CandidateSet:

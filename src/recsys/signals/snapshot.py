@@ -95,6 +95,12 @@ class Snapshot:
         with self._lock:
             return self._memo.setdefault(key, value)
 
+    def signals_built(self) -> frozenset[tuple[Any, ...]]:
+        """Which derived signals exist so far, by (name, parameters...): what a request could
+        only add to by building one on the request path."""
+        with self._lock:
+            return frozenset(self._memo)
+
     def popularity(self, halflife_days: float) -> Popularity:
         def build() -> Popularity:
             halflives = self.params.event_types.halflife_array(halflife_days)
