@@ -4,9 +4,14 @@ close to the exact search it replaces."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from recsys.data.catalog import build_catalog
 from recsys.ranking.candidates import top_indices
+from recsys.signals import vector_index
+from recsys.signals.snapshot import build_snapshot, heavy_signals_of, remap_heavy
 from recsys.signals.vector_index import build_vector_index
+from tests.ranking.synthetic_shop import synthetic_snapshot
 
 
 def clustered_vectors(n: int, d: int = 32, topics: int = 40, seed: int = 0) -> np.ndarray:
@@ -68,3 +73,38 @@ def test_the_nearest_items_found_are_mostly_the_exact_ones() -> None:
         found = set(pool[top_indices(vectors[pool] @ query, 200)].tolist())
         recalls.append(len(exact & found) / len(exact))
     assert float(np.mean(recalls)) >= 0.85
+
+
+def test_a_refresh_on_the_same_catalogue_reuses_the_index(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Refreshes after every write carry the heavy signals over; the index goes with them
+    instead of being clustered again, and an edited catalogue gets a new one."""
+    monkeypatch.setattr(vector_index, "INDEX_MIN_ITEMS", 0)
+    first = synthetic_snapshot.__wrapped__()
+    index = first.vector_index()
+    assert index is not None
+    heavy = heavy_signals_of(first, built_at=0.0)
+    again = build_snapshot(
+        catalog=first.catalog,
+        users=first.users,
+        log=first.log,
+        params=first.params,
+        reference_us=first.reference_us,
+        reuse=heavy,
+    )
+    assert again.vector_index() is index
+    edited = build_catalog(
+        [{"item_id": str(i), "created_at_us": 0} for i in first.catalog.item_ids[1:]]
+    )
+    moved = build_snapshot(
+        catalog=edited,
+        users=first.users,
+        log=first.log,
+        params=first.params,
+        reference_us=first.reference_us,
+        reuse=remap_heavy(heavy, edited),
+    )
+    rebuilt = moved.vector_index()
+    assert rebuilt is not None and rebuilt is not index
+    assert sorted(rebuilt.members.tolist()) == list(range(edited.size))

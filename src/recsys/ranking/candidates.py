@@ -98,19 +98,23 @@ def union(proposals: list[tuple[int, np.ndarray]]) -> CandidateSet:
     return CandidateSet(unique, sources)
 
 
+def best_positions(scores: np.ndarray, count: int, tiebreak: np.ndarray) -> np.ndarray:
+    """Positions of the `count` highest scores, best first, equal scores by ascending
+    `tiebreak`: `np.lexsort((tiebreak, -scores))[:count]`, without sorting every row."""
+    n = len(scores)
+    if n > count > 0:
+        # Partition to the threshold first (linear), then sort only the rows at or above it.
+        threshold = np.partition(scores, n - count)[n - count]
+        near = np.flatnonzero(scores >= threshold)
+        return near[np.lexsort((tiebreak[near], -scores[near]))[:count]]
+    return np.lexsort((tiebreak, -scores))[:count]
+
+
 def top_indices(scores: np.ndarray, count: int) -> np.ndarray:
-    """Indices of the `count` highest positive scores (ties by index), unordered."""
+    """Indices of the `count` highest positive scores (ties by index), best first."""
     positive = np.flatnonzero(scores > 0)
-    if len(positive) <= count:
-        return positive
-    values = scores[positive]
-    # Partition to the threshold first (linear), then a stable (-score, index) cut of the few
-    # items at or above it, so equal scores are broken by item_id, never by memory layout.
-    threshold = np.partition(values, len(values) - count)[len(values) - count]
-    near = values >= threshold
-    chosen, chosen_values = positive[near], values[near]
-    order = np.lexsort((chosen, -chosen_values))[:count]
-    return chosen[order]
+    # Equal scores are broken by item_id (the index), never by memory layout.
+    return positive[best_positions(scores[positive], count, positive)]
 
 
 __all__ = [
@@ -125,6 +129,7 @@ __all__ = [
     "CandidateSet",
     "Pin",
     "empty_candidates",
+    "best_positions",
     "top_indices",
     "union",
 ]

@@ -8,6 +8,8 @@ from functools import partial
 import numpy as np
 import scipy.sparse as sp
 
+from recsys.ranking.candidates import best_positions
+
 
 @dataclass(frozen=True)
 class Diversified:
@@ -60,7 +62,7 @@ def mmr_order(
         category_cap=category_cap,
     )
     if n > pool:
-        top = np.sort(np.lexsort((np.arange(n), -relevance))[:pool])
+        top = np.sort(best_positions(relevance, pool, np.arange(n)))
         sub = run(relevance=relevance[top], items=items[top])
         if len(sub.order) >= min(k, n) or not (brand_cap or category_cap):
             return Diversified(

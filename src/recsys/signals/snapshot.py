@@ -63,6 +63,7 @@ class Snapshot:
         version: dict[str, Any] | None = None,
         covisitation: sp.csr_matrix | None = None,
         item_model: ItemModel | None = None,
+        vector_index: VectorIndex | None = None,
     ) -> None:
         self.catalog = catalog
         self.users = users
@@ -81,6 +82,9 @@ class Snapshot:
             self._memo[self._item_model_key(params.item_model_l2, params.item_model_max_items)] = (
                 item_model
             )
+        if vector_index is not None:
+            # Built over these very vectors by an earlier snapshot (see build_snapshot).
+            self._memo[("vector_index",)] = vector_index
         self._lock = threading.Lock()
 
     @property
@@ -222,6 +226,8 @@ class HeavySignals:
     item_vectors: np.ndarray | None
     event_count: int  # size of the log they were computed from
     built_at: float  # monotonic seconds
+    # The nearest-item index over `item_vectors` (None: not built, or not worth it).
+    vector_index: VectorIndex | None = None
 
 
 def build_snapshot(
@@ -267,6 +273,11 @@ def build_snapshot(
         version=version,
         covisitation=usable.covisitation if usable is not None else None,
         item_model=usable.item_model if usable is not None else None,
+        vector_index=(
+            usable.vector_index
+            if usable is not None and vectors is usable.item_vectors
+            else None
+        ),
     ).warm()
 
 
@@ -324,6 +335,7 @@ def heavy_signals_of(snapshot: Snapshot, built_at: float) -> HeavySignals:
         item_vectors=snapshot.item_vectors if snapshot.vector_source == "learned" else None,
         event_count=snapshot.log.size,
         built_at=built_at,
+        vector_index=snapshot.vector_index() if snapshot.vector_source == "learned" else None,
     )
 
 

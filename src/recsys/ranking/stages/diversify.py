@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from recsys.ranking.candidates import CandidateSet
+from recsys.ranking.candidates import CandidateSet, best_positions
 from recsys.ranking.diversify import mmr_order
 from recsys.ranking.stage import RankContext
 from recsys.ranking.stages.blend import normalised
@@ -69,7 +69,7 @@ class Diversify:
         if rerank:
             order = np.concatenate([order, diversified.deferred])
             penalty = np.concatenate([penalty, np.zeros(len(diversified.deferred))])
-        best = np.lexsort((items, -score))[:AUDIT_CANDIDATES]
+        best = best_positions(score, AUDIT_CANDIDATES, items)
         trace = DiversifyTrace(
             mmr_lambda=context.knobs.mmr_lambda,
             similarity=diversified.similarity,
