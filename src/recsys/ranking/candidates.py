@@ -128,8 +128,8 @@ __all__ = [
     "SOURCE_VECTOR",
     "CandidateSet",
     "Pin",
-    "empty_candidates",
     "best_positions",
+    "empty_candidates",
     "top_indices",
     "union",
 ]
