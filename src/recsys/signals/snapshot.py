@@ -274,9 +274,7 @@ def build_snapshot(
         covisitation=usable.covisitation if usable is not None else None,
         item_model=usable.item_model if usable is not None else None,
         vector_index=(
-            usable.vector_index
-            if usable is not None and vectors is usable.item_vectors
-            else None
+            usable.vector_index if usable is not None and vectors is usable.item_vectors else None
         ),
     ).warm()
 
