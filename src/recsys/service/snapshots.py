@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,11 +35,12 @@ from recsys.signals.snapshot import (
 from recsys.store import Store
 from recsys.store.control import load_policy_rows
 from recsys.store.loading import (
+    EventBatch,
     NamespaceVersions,
-    load_events,
     load_items,
     load_users,
     namespace_versions,
+    stream_events,
 )
 
 log = logging.getLogger("recsys.snapshots")
@@ -300,18 +301,20 @@ class SnapshotRegistry:
                 state.users = load_users(conn, org_id=org_id, namespace=namespace)
             if previous is not None and versions is not None and versions.reset != previous.reset:
                 state.events, state.last_event_id = EventLog(), 0
-            batch = load_events(
-                conn, org_id=org_id, namespace=namespace, after_id=state.last_event_id
-            )
-        state.events.append(
-            user_id=batch.user_id,
-            item_id=batch.item_id,
-            type=batch.type,
-            value=batch.value,
-            ts_us=batch.ts_us,
-        )
-        if len(batch):
-            state.last_event_id = int(batch.id[-1])
+            # Streamed in chunks straight into the log's arrays: a first load of millions of
+            # events never holds them all as Python rows.
+            last_id = state.last_event_id
+
+            def chunks() -> Iterator[EventBatch]:
+                nonlocal last_id
+                for batch in stream_events(
+                    conn, org_id=org_id, namespace=namespace, after_id=last_id
+                ):
+                    last_id = int(batch.id[-1])
+                    yield batch
+
+            state.events.extend(chunks())
+            state.last_event_id = last_id
         state.versions = versions
         state.as_of.clear()
         assert state.catalog is not None

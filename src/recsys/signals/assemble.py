@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -36,6 +36,30 @@ class Vocabulary:
         return out
 
 
+class EventColumns(Protocol):
+    """A chunk of events as columns (the store's EventBatch is one)."""
+
+    @property
+    def user_id(self) -> Sequence[str]: ...
+    @property
+    def item_id(self) -> Sequence[str]: ...
+    @property
+    def type(self) -> np.ndarray: ...
+    @property
+    def value(self) -> np.ndarray: ...
+    @property
+    def ts_us(self) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class _Columns:
+    user_id: Sequence[str]
+    item_id: Sequence[str]
+    type: np.ndarray
+    value: np.ndarray
+    ts_us: np.ndarray
+
+
 @dataclass
 class EventLog:
     """Events in arrival order, coded against vocabularies; appended to, never rewritten."""
@@ -60,13 +84,33 @@ class EventLog:
         value: np.ndarray,
         ts_us: np.ndarray,
     ) -> None:
-        if len(item_id) == 0:
-            return
-        self.user = np.concatenate([self.user, self.users.encode(user_id)])
-        self.item = np.concatenate([self.item, self.items.encode(item_id)])
-        self.type = np.concatenate([self.type, np.asarray(type, dtype=np.int8)])
-        self.value = np.concatenate([self.value, np.asarray(value, dtype=np.float32)])
-        self.ts_us = np.concatenate([self.ts_us, np.asarray(ts_us, dtype=np.int64)])
+        self.extend([_Columns(user_id, item_id, type, value, ts_us)])
+
+    def extend(self, chunks: Iterable[EventColumns]) -> int:
+        """Append chunks of events in order (e.g. streamed from the store): each chunk's ids are
+        coded as it arrives and the arrays are joined once at the end, so the cost is linear in
+        the events and only one chunk's id strings are alive at a time. Returns the number of
+        events appended."""
+        users, items, types, values, stamps = [self.user], [self.item], [self.type], [], []
+        values.append(self.value)
+        stamps.append(self.ts_us)
+        added = 0
+        for chunk in chunks:
+            if len(chunk.item_id) == 0:
+                continue
+            users.append(self.users.encode(chunk.user_id))
+            items.append(self.items.encode(chunk.item_id))
+            types.append(np.asarray(chunk.type, dtype=np.int8))
+            values.append(np.asarray(chunk.value, dtype=np.float32))
+            stamps.append(np.asarray(chunk.ts_us, dtype=np.int64))
+            added += len(chunk.item_id)
+        if added:
+            self.user = np.concatenate(users)
+            self.item = np.concatenate(items)
+            self.type = np.concatenate(types)
+            self.value = np.concatenate(values)
+            self.ts_us = np.concatenate(stamps)
+        return added
 
     def frozen(self) -> EventLog:
         """A copy that later appends cannot change (arrays are replaced, never written to)."""
@@ -160,4 +204,4 @@ def snapshot_from_records(
     )
 
 
-__all__ = ["EventLog", "Vocabulary", "assemble_snapshot", "snapshot_from_records"]
+__all__ = ["EventColumns", "EventLog", "Vocabulary", "assemble_snapshot", "snapshot_from_records"]

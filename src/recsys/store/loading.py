@@ -5,6 +5,7 @@ would cost seconds, tuples from the C driver a fraction of that."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,19 +64,62 @@ class EventBatch:
         return len(self.id)
 
 
-def load_events(conn: Connection, *, org_id: str, namespace: str, after_id: int = 0) -> EventBatch:
-    """Events with id > after_id, in id order."""
+# Events fetched per query while streaming: the driver's row objects of one chunk are turned
+# into arrays and dropped before the next chunk is read, so a build never holds the whole log
+# as Python objects.
+EVENT_CHUNK = 50_000
+
+
+def stream_events(
+    conn: Connection,
+    *,
+    org_id: str,
+    namespace: str,
+    after_id: int = 0,
+    chunk_rows: int = EVENT_CHUNK,
+) -> Iterator[EventBatch]:
+    """Events with id > after_id, in id order, `chunk_rows` at a time (keyset pages on the
+    (org_id, namespace, id) index: the same plain query on SQLite and PostgreSQL)."""
     sql = (
         "SELECT id, user_id, item_id, type, value, ts_us FROM events "
-        "WHERE org_id = {p} AND namespace = {p} AND id > {p} ORDER BY id"
+        "WHERE org_id = {p} AND namespace = {p} AND id > {p} ORDER BY id LIMIT {p}"
     )
     paramstyle = "%s" if conn.dialect.name == "postgresql" else "?"
+    statement = sql.format(p=paramstyle)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(sql.format(p=paramstyle), (org_id, namespace, after_id))
-        rows = cursor.fetchall()
+        while True:
+            cursor.execute(statement, (org_id, namespace, after_id, chunk_rows))
+            rows = cursor.fetchall()
+            if not rows:
+                return
+            batch = _batch(rows)
+            del rows
+            yield batch
+            if len(batch) < chunk_rows:
+                return
+            after_id = int(batch.id[-1])
     finally:
         cursor.close()
+
+
+def load_events(conn: Connection, *, org_id: str, namespace: str, after_id: int = 0) -> EventBatch:
+    """Events with id > after_id, in id order, as one batch (small reads and tests; builds
+    stream them)."""
+    batches = list(stream_events(conn, org_id=org_id, namespace=namespace, after_id=after_id))
+    if not batches:
+        return _batch([])
+    return EventBatch(
+        id=np.concatenate([b.id for b in batches]),
+        user_id=[u for b in batches for u in b.user_id],
+        item_id=[i for b in batches for i in b.item_id],
+        type=np.concatenate([b.type for b in batches]),
+        value=np.concatenate([b.value for b in batches]),
+        ts_us=np.concatenate([b.ts_us for b in batches]),
+    )
+
+
+def _batch(rows: Sequence[tuple[Any, ...]]) -> EventBatch:
     if not rows:
         return EventBatch(
             np.empty(0, np.int64),
@@ -103,4 +147,5 @@ __all__ = [
     "load_items",
     "load_users",
     "namespace_versions",
+    "stream_events",
 ]
