@@ -167,6 +167,16 @@ def _knobs(env: Mapping[str, str]) -> KnobValues:
         raise SettingsError(f"bad ranking knob in the environment: {exc}") from None
 
 
+DEFAULT_SNAPSHOT_DIR = "./var/snapshots"
+
+
+def _snapshot_dir(env: Mapping[str, str]) -> str | None:
+    """RECSYS_SNAPSHOT_DIR: a directory (shared between hosts that share a database), or "off"
+    to keep no artifacts."""
+    value = env.get("RECSYS_SNAPSHOT_DIR", DEFAULT_SNAPSHOT_DIR).strip()
+    return None if value.lower() in ("", "off", "none") else value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the process needs to know about its environment."""
@@ -189,6 +199,8 @@ class Settings:
     bandit_experiment_holdout_percent: float = 10.0  # share of users (0-100) held out
     bandit_experiment_surfaces: tuple[str, ...] = ()  # where it runs; empty = every surface
     bandit_experiment_label: str = "holdout"  # names the experiment in responses and decisions
+    # Where snapshot artifacts are written and mapped (None: not kept; every process builds).
+    snapshot_dir: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -217,4 +229,5 @@ class Settings:
             ),
             bandit_experiment_surfaces=_surfaces(env, "BANDIT_EXPERIMENT_SURFACES"),
             bandit_experiment_label=_label(env, "BANDIT_EXPERIMENT_LABEL", "holdout"),
+            snapshot_dir=_snapshot_dir(env),
         )

@@ -17,6 +17,7 @@ from recsys import __version__
 from recsys.clock import system_clock, to_micros
 from recsys.config.settings import Settings
 from recsys.ranking import build_pipeline
+from recsys.service.artifacts import ArtifactShelf
 from recsys.service.audit import DecisionRecorder
 from recsys.service.auth import KeyRing, RateLimiter
 from recsys.service.errors import install_error_handlers
@@ -110,7 +111,12 @@ def create_app(
         store = Store.from_url(settings.database_url, migrate=settings.auto_migrate)
     metrics = ServiceMetrics.create()
     knobs = settings.knobs
-    snapshots = SnapshotRegistry(store, base_knobs=knobs, now_us=lambda: to_micros(clock()))
+    shelf = None
+    if settings.snapshot_dir is not None:
+        shelf = ArtifactShelf(Path(settings.snapshot_dir), store)
+    snapshots = SnapshotRegistry(
+        store, base_knobs=knobs, now_us=lambda: to_micros(clock()), shelf=shelf
+    )
 
     def page_token_key() -> bytes:
         with store.write() as conn:

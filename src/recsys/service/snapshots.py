@@ -16,13 +16,17 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from recsys.config.knobs import KnobValues
 from recsys.data.catalog import Catalog, build_catalog
 from recsys.policy.namespace import NamespacePolicy, policy_from_rows
+from recsys.service.artifacts import ArtifactShelf
+from recsys.signals.artifact import ArtifactContent
 from recsys.signals.assemble import EventLog, assemble_snapshot
 from recsys.signals.snapshot import (
     HeavySignals,
@@ -50,6 +54,10 @@ Key = tuple[str, str]  # (org_id, namespace)
 # Recompute co-visitation and learned vectors when the log grew by this share, or when they
 # are older than HEAVY_MAX_AGE_S and anything changed.
 HEAVY_GROWTH = 0.10
+# A process that finds another building a namespace's first artifact waits this long for it
+# (checking every ARTIFACT_POLL_S) before building one itself.
+BUILD_WAIT_S = 120.0
+ARTIFACT_POLL_S = 0.2
 HEAVY_MAX_AGE_S = 30.0
 AS_OF_CACHE = 4
 # Namespaces nobody ranked in for this long are dropped from memory (rebuilt on next use), and
@@ -86,6 +94,9 @@ class _Namespace:
     # the background rebuild with the new parameters lands.
     heavy_dirty: bool = False
     served: Served | None = None
+    # A loaded artifact whose heavy signals are adopted once the catalogue is known.
+    pending: ArtifactContent | None = None
+    artifact_version: str | None = None  # the newest version this process adopted or wrote
     as_of: OrderedDict[int, Snapshot] = field(default_factory=OrderedDict)
     last_used: float = field(default_factory=time.monotonic)
 
@@ -127,8 +138,10 @@ class SnapshotRegistry:
         idle_evict_s: float = IDLE_EVICT_S,
         max_namespaces: int = MAX_NAMESPACES,
         monotonic: Callable[[], float] = time.monotonic,
+        shelf: ArtifactShelf | None = None,
     ) -> None:
         self.store = store
+        self.shelf = shelf
         self.idle_evict_s = idle_evict_s
         self.max_namespaces = max_namespaces
         self.monotonic = monotonic
@@ -183,7 +196,7 @@ class SnapshotRegistry:
             return served
         with state.lock:
             if state.served is None:
-                self._refresh(state, force_heavy=True)
+                self._first_load(state)
             assert state.served is not None
             return state.served
 
@@ -275,6 +288,92 @@ class SnapshotRegistry:
                 except Exception:  # keep serving the last good snapshot
                     log.exception("snapshot refresh failed for %s", state.key)
 
+    def _first_load(self, state: _Namespace) -> None:
+        """Serve the namespace for the first time in this process: from the newest usable
+        artifact plus the events after it, or built here (and published) by the one process
+        that holds the namespace's build lock, while the others wait for its artifact."""
+        if self.shelf is None:
+            self._refresh(state, force_heavy=True)
+            return
+        org_id, namespace = state.key
+        if not self._adopt_artifact(state):
+            with self.shelf.build_lock(org_id, namespace) as builder:
+                if builder:
+                    # Someone may have published between the look above and taking the lock.
+                    self._adopt_artifact(state)
+                else:
+                    deadline = self.monotonic() + BUILD_WAIT_S
+                    while not self._adopt_artifact(state) and self.monotonic() < deadline:
+                        self._stop.wait(ARTIFACT_POLL_S)
+                if state.pending is None:
+                    self._refresh(state, force_heavy=True)
+                    if builder:
+                        self._publish(state)
+                    return
+        self._refresh(state, force_heavy=False)
+
+    def _signal_params_now(self, org_id: str, namespace: str) -> tuple[int | None, SignalParams]:
+        with self.store.read() as conn:
+            versions = namespace_versions(conn, org_id=org_id, namespace=namespace)
+            policy = policy_from_rows(**load_policy_rows(conn, org_id=org_id, namespace=namespace))
+        return (None if versions is None else versions.reset), policy.signal_params(self.base_knobs)
+
+    def _newest_artifact(
+        self, state: _Namespace, *, newer_than: str | None = None
+    ) -> tuple[str, ArtifactContent] | None:
+        assert self.shelf is not None
+        org_id, namespace = state.key
+        reset, params = self._signal_params_now(org_id, namespace)
+        if reset is None:
+            return None
+        fingerprint = _fingerprint(params)
+
+        def usable(meta: Mapping[str, Any]) -> bool:
+            return meta.get("reset") == reset and meta.get("heavy_params") == fingerprint
+
+        found = self.shelf.newest(org_id, namespace, usable)
+        if found is None or (newer_than is not None and found[0] <= newer_than):
+            return None
+        return found
+
+    def _adopt_artifact(self, state: _Namespace) -> bool:
+        """Take the event log and heavy signals of the newest usable artifact (caller holds
+        state.lock; the namespace is not served yet)."""
+        found = self._newest_artifact(state)
+        if found is None:
+            return False
+        version, content = found
+        state.events = content.events
+        state.last_event_id = int(content.meta["last_event_id"])
+        state.pending = content
+        state.artifact_version = version
+        log.info("snapshot for %s/%s loaded from artifact %s", *state.key, version)
+        return True
+
+    def _publish(self, state: _Namespace) -> None:
+        """Write the namespace's event log and heavy signals as a new artifact version (caller
+        holds state.lock and the build lock)."""
+        assert self.shelf is not None and state.heavy is not None and state.versions is not None
+        heavy = state.heavy
+        content = ArtifactContent(
+            events=state.events,
+            item_ids=heavy.catalog.item_ids,
+            covisitation=heavy.covisitation,
+            item_model=heavy.item_model,
+            item_vectors=heavy.item_vectors,
+            vector_index=heavy.vector_index,
+            heavy_event_count=heavy.event_count,
+            meta={
+                "last_event_id": state.last_event_id,
+                "reset": state.versions.reset,
+                "heavy_params": _fingerprint(state.params),
+            },
+        )
+        try:
+            state.artifact_version = self.shelf.publish(*state.key, content)
+        except OSError:
+            log.exception("snapshot artifact for %s/%s not written", *state.key)
+
     def _refresh(self, state: _Namespace, *, force_heavy: bool) -> None:
         """Load what changed and swap in a new snapshot. Caller holds state.lock."""
         org_id, namespace = state.key
@@ -318,6 +417,9 @@ class SnapshotRegistry:
         state.versions = versions
         state.as_of.clear()
         assert state.catalog is not None
+        if state.pending is not None:
+            state.heavy = _heavy_from(state.pending, state.catalog, self.monotonic())
+            state.pending = None
         reuse = None if force_heavy else state.heavy
         if reuse is not None and reuse.catalog is not state.catalog:
             # A catalogue edit: keep the heavy signals, re-indexed by item_id (cheap).
@@ -374,6 +476,40 @@ class SnapshotRegistry:
                             self._maybe_schedule_heavy(state, state.snapshot)
 
     def _rebuild_heavy(self, state: _Namespace) -> None:
+        if self.shelf is None:
+            self._rebuild_heavy_here(state)
+            return
+        with self.shelf.build_lock(*state.key) as builder:
+            if builder:
+                self._rebuild_heavy_here(state)
+                with state.lock:
+                    if state.served is not None and not state.heavy_dirty:
+                        self._publish(state)
+                return
+        # Another process builds this namespace: adopt its newer version when there is one.
+        found = self._newest_artifact(state, newer_than=state.artifact_version)
+        if found is None:
+            return
+        version, content = found
+        with state.lock:
+            if state.catalog is None or state.served is None:
+                return
+            state.heavy = _heavy_from(content, state.catalog, self.monotonic())
+            state.heavy_dirty = False
+            state.artifact_version = version
+            snapshot = assemble_snapshot(
+                catalog=state.catalog,
+                users=state.users,
+                events=state.events,
+                params=state.params,
+                reference_us=self.now_us(),
+                version=state.served.snapshot.version,
+                reuse=state.heavy,
+            )
+            state.served = Served(snapshot, state.policy)
+        log.info("heavy signals for %s/%s taken from artifact %s", *state.key, version)
+
+    def _rebuild_heavy_here(self, state: _Namespace) -> None:
         with state.lock:
             catalog, users, events = state.catalog, list(state.users), state.events.frozen()
             params = state.params
@@ -407,6 +543,30 @@ class SnapshotRegistry:
                 reuse=state.heavy,
             )
             state.served = Served(snapshot, state.policy)
+
+
+def _fingerprint(params: SignalParams) -> str:
+    """The heavy signals' parameters as a string an artifact's meta can carry."""
+    return repr(heavy_params(params))
+
+
+def _heavy_from(content: ArtifactContent, catalog: Catalog, built_at: float) -> HeavySignals:
+    """An artifact's heavy signals on the current catalogue: as they are (mapped, shared with
+    other processes) when the catalogue is the one they were built on, else re-indexed by
+    item_id."""
+    same = len(content.item_ids) == catalog.size and bool(
+        np.all(content.item_ids == catalog.item_ids)
+    )
+    heavy = HeavySignals(
+        catalog=catalog if same else build_catalog([{"item_id": i} for i in content.item_ids]),
+        covisitation=content.covisitation,
+        item_model=content.item_model,
+        item_vectors=content.item_vectors,
+        event_count=content.heavy_event_count,
+        built_at=built_at,
+        vector_index=content.vector_index,
+    )
+    return heavy if same else remap_heavy(heavy, catalog)
 
 
 __all__ = ["Served", "SnapshotRegistry"]

@@ -160,6 +160,11 @@ def collect_garbage(root: Path, org_id: str, namespace: str, *, keep: int = 2) -
     return removed
 
 
+def remove(path: Path) -> None:
+    """Unpublish one version (a damaged one: it is rebuilt rather than served)."""
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def _sequence(version: str) -> int:
     head = version.split("-", 1)[0]
     return int(head) if head.isdigit() else 0
@@ -299,5 +304,6 @@ __all__ = [
     "load",
     "namespace_dir",
     "publish",
+    "remove",
     "versions",
 ]
