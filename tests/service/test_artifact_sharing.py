@@ -4,6 +4,7 @@ version is never served."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +135,22 @@ def test_an_artifact_of_another_store_is_ignored(store: Store, org: str, tmp_pat
     other.shelf._store_id = "another-database"
     lists(other, org)
     assert other.shelf.counters.loaded == 0 and other.shelf.counters.published == 1
+
+
+def test_a_starting_process_maps_the_namespaces_that_have_artifacts(
+    store: Store, org: str, tmp_path: Path
+) -> None:
+    fill(store, org)
+    lists(process(store, tmp_path), org)  # built and published by an earlier process
+    starting = process(store, tmp_path)
+    assert starting.shelf is not None
+    assert starting.shelf.namespaces()[0] == (org, NS)
+    starting.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not starting.is_warm(org, NS) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert starting.is_warm(org, NS)  # before any request asked for it
+        assert starting.shelf.counters.loaded == 1 and starting.shelf.counters.published == 0
+    finally:
+        starting.stop()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -83,6 +84,29 @@ class ArtifactShelf:
             self.counters.loaded += 1
             return path.name, content
         return None
+
+    def namespaces(self) -> list[tuple[str, str]]:
+        """Namespaces with a version built from this store, most recently published first
+        (read from the manifests only; `newest` verifies the files before use)."""
+        found: list[tuple[float, str, str]] = []
+        if not self.root.is_dir():
+            return []
+        for org_dir in self.root.iterdir():
+            if not org_dir.is_dir():
+                continue
+            for ns_dir in org_dir.iterdir():
+                published = artifact.versions(self.root, org_dir.name, ns_dir.name)
+                if not published:
+                    continue
+                newest = published[-1]
+                try:
+                    meta = json.loads((newest / artifact.MANIFEST).read_bytes()).get("meta", {})
+                    stamp = newest.stat().st_mtime
+                except (OSError, ValueError):
+                    continue
+                if meta.get("store_id") == self.store_id:
+                    found.append((stamp, org_dir.name, ns_dir.name))
+        return [(org_id, namespace) for _, org_id, namespace in sorted(found, reverse=True)]
 
     def publish(self, org_id: str, namespace: str, content: ArtifactContent) -> str:
         content = ArtifactContent(

@@ -171,6 +171,25 @@ class SnapshotRegistry:
         )
         self._thread.start()
         self._heavy_thread.start()
+        if self.shelf is not None:
+            threading.Thread(target=self._preload, name="snapshot-preload", daemon=True).start()
+
+    def _preload(self) -> None:
+        """Map the namespaces that have artifacts as soon as the process starts, so their first
+        requests find them loaded (most recently published first, at most max_namespaces)."""
+        assert self.shelf is not None
+        try:
+            keys = self.shelf.namespaces()[: self.max_namespaces]
+        except Exception:
+            log.exception("listing snapshot artifacts failed")
+            return
+        for org_id, namespace in keys:
+            if self._stop.is_set():
+                return
+            try:
+                self.current(org_id, namespace)
+            except Exception:
+                log.exception("preloading %s/%s failed", org_id, namespace)
 
     def stop(self) -> None:
         self._stop.set()

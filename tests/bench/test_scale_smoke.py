@@ -1,0 +1,24 @@
+"""`bench/scale.py` end to end on a tiny dataset: it builds in a child process, publishes an
+artifact, and restarts a two-worker server that maps it. Figures are not asserted, only what
+the report holds."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.bench.test_serving_smoke import run
+
+
+@pytest.mark.slow
+def test_scale_builds_once_and_restarts_from_the_artifact() -> None:
+    document = run("scale.py", "--sizes", "20000")
+    (size,) = document["sizes"]
+    assert (size["events"], size["items"], size["users"]) == (20000, 200, 1000)
+    built = size["build"]
+    assert built["published"] == 1 and built["events"] > 0 and built["artifact_mib"] > 0
+    restarted = size["restart"]
+    assert restarted["first_request"]["status"] == 200
+    assert restarted["first_request"]["items"] == 20
+    assert restarted["workers"] == 2
+    assert set(restarted["memory_warm_kb"]) == set(restarted["memory_idle_kb"])
+    assert all(m["pss_kb"] for m in restarted["memory_warm_kb"].values())
