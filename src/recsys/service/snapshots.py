@@ -27,7 +27,7 @@ from recsys.data.catalog import Catalog, build_catalog
 from recsys.policy.namespace import NamespacePolicy, policy_from_rows
 from recsys.service.artifacts import ArtifactShelf
 from recsys.signals.artifact import ArtifactContent
-from recsys.signals.assemble import EventLog, assemble_snapshot
+from recsys.signals.assemble import EventLog, IdTables, assemble_snapshot
 from recsys.signals.snapshot import (
     HeavySignals,
     SignalParams,
@@ -87,6 +87,7 @@ class _Namespace:
     catalog: Catalog | None = None
     users: list[dict[str, Any]] = field(default_factory=list)
     events: EventLog = field(default_factory=EventLog)
+    tables: IdTables = field(default_factory=IdTables)
     last_event_id: int = 0
     heavy: HeavySignals | None = None
     heavy_running: bool = False
@@ -451,6 +452,7 @@ class SnapshotRegistry:
             reference_us=self.now_us(),
             version={"versions": versions, "events": len(state.events)},
             reuse=reuse,
+            cache=state.tables,
         )
         if reuse is None or reuse.catalog is not snapshot.catalog:
             state.heavy = heavy_signals_of(snapshot, time.monotonic())
@@ -524,6 +526,7 @@ class SnapshotRegistry:
                 reference_us=self.now_us(),
                 version=state.served.snapshot.version,
                 reuse=state.heavy,
+                cache=state.tables,
             )
             state.served = Served(snapshot, state.policy)
         log.info("heavy signals for %s/%s taken from artifact %s", *state.key, version)
@@ -560,6 +563,7 @@ class SnapshotRegistry:
                 reference_us=self.now_us(),
                 version=None if state.snapshot is None else state.snapshot.version,
                 reuse=state.heavy,
+                cache=state.tables,
             )
             state.served = Served(snapshot, state.policy)
 

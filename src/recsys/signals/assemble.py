@@ -138,6 +138,49 @@ class EventLog:
         return log
 
 
+@dataclass
+class IdTables:
+    """The user table and the maps from the event log's id codes to user and catalogue indices.
+
+    Building them walks every user and every distinct id in Python, holding the GIL for a
+    noticeable time on a big namespace; a refresh that brings only new events from known users
+    and items (the common case) gets them from here instead. Valid while the very same users
+    list and catalogue are passed and the vocabularies have not grown."""
+
+    _key: tuple[Any, ...] = ()
+    _sources: tuple[Any, ...] = ()
+    table: UserTable = field(default_factory=lambda: UserTable((), {}, ()))
+    user_map: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    item_map: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+
+    def of(
+        self, catalog: Catalog, users: Iterable[Mapping[str, Any]], events: EventLog
+    ) -> IdTables:
+        key = (len(events.users.ids), len(events.items.ids))
+        if (
+            self._sources
+            and self._sources[0] is catalog
+            and self._sources[1] is users
+            and self._key == key
+        ):
+            return self
+        traits = {u["user_id"]: dict(u.get("traits") or {}) for u in users}
+        user_ids = sorted(set(traits) | set(events.users.ids))
+        self.table = UserTable(
+            user_ids=tuple(user_ids),
+            index={user_id: i for i, user_id in enumerate(user_ids)},
+            traits=tuple(traits.get(user_id, {}) for user_id in user_ids),
+        )
+        index = self.table.index
+        self.user_map = np.asarray([index[u] for u in events.users.ids], dtype=np.int64)
+        self.item_map = np.asarray(
+            [catalog.index.get(i, -1) for i in events.items.ids], dtype=np.int64
+        )
+        # Holding the sources (not their ids) keeps them alive, so identity cannot be reused.
+        self._sources, self._key = (catalog, users), key
+        return self
+
+
 def assemble_snapshot(
     *,
     catalog: Catalog,
@@ -148,18 +191,13 @@ def assemble_snapshot(
     as_of_us: int | None = None,
     version: dict[str, Any] | None = None,
     reuse: HeavySignals | None = None,
+    cache: IdTables | None = None,
 ) -> Snapshot:
-    """Build a snapshot. Events on items missing from the catalogue are ignored (they cannot be
-    recommended or described); with `as_of_us`, so are events after that instant."""
-    traits = {u["user_id"]: dict(u.get("traits") or {}) for u in users}
-    user_ids = sorted(set(traits) | set(events.users.ids))
-    table = UserTable(
-        user_ids=tuple(user_ids),
-        index={user_id: i for i, user_id in enumerate(user_ids)},
-        traits=tuple(traits.get(user_id, {}) for user_id in user_ids),
-    )
-    user_map = np.asarray([table.index[u] for u in events.users.ids], dtype=np.int64)
-    item_map = np.asarray([catalog.index.get(i, -1) for i in events.items.ids], dtype=np.int64)
+    """Build a snapshot. Events on items missing from the catalogue are ignored (they cannot
+    be recommended or described); with `as_of_us`, so are events after that instant. `cache`
+    keeps the id tables between refreshes of one namespace."""
+    tables = (cache or IdTables()).of(catalog, users, events)
+    table, user_map, item_map = tables.table, tables.user_map, tables.item_map
     user = user_map[events.user] if len(events) else np.empty(0, np.int64)
     item = item_map[events.item] if len(events) else np.empty(0, np.int64)
     keep = item >= 0
@@ -204,4 +242,11 @@ def snapshot_from_records(
     )
 
 
-__all__ = ["EventColumns", "EventLog", "Vocabulary", "assemble_snapshot", "snapshot_from_records"]
+__all__ = [
+    "EventColumns",
+    "EventLog",
+    "IdTables",
+    "Vocabulary",
+    "assemble_snapshot",
+    "snapshot_from_records",
+]
