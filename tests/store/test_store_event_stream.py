@@ -76,3 +76,49 @@ def test_the_event_log_takes_the_chunks_as_one_append(store: Store, org: str) ->
     for column in ("user", "item", "type", "value", "ts_us"):
         assert np.array_equal(getattr(streamed, column), getattr(whole, column))
     assert streamed.users.ids == whole.users.ids and streamed.items.ids == whole.items.ids
+
+
+def test_users_load_with_their_traits_decoded(store: Store, org: str) -> None:
+    from recsys.store.loading import load_users
+
+    from .helpers import user_row
+
+    rows = [
+        user_row("plain"),
+        user_row("rich", traits={"segment": "vip", "age": 41, "tags": ["a", "b"], "x": None}),
+    ]
+    with store.write() as conn:
+        repo.upsert_users(conn, org_id=org, namespace=NS, rows=rows)
+    with store.read() as conn:
+        loaded = sorted(load_users(conn, org_id=org, namespace=NS), key=lambda u: u["user_id"])
+    assert loaded == [
+        {"user_id": "plain", "traits": {}},
+        {"user_id": "rich", "traits": {"segment": "vip", "age": 41, "tags": ["a", "b"], "x": None}},
+    ]
+
+
+def test_items_load_as_the_orm_reads_them(store: Store, org: str) -> None:
+    from sqlalchemy import select
+
+    from recsys.store.loading import load_items
+    from recsys.store.schema import items
+
+    from .helpers import item_row
+
+    rows = [
+        item_row("a"),
+        item_row(
+            "b", available=False, price=None, embedding=[0.5, -1.0], props={"k": [1, {"z": 2}]}
+        ),
+        item_row("c", category_path=[], tags=[], brand=None, title=None, description="d"),
+    ]
+    with store.write() as conn:
+        repo.upsert_items(conn, org_id=org, namespace=NS, rows=rows, replace_created_at=True)
+    with store.read() as conn:
+        loaded = sorted(load_items(conn, org_id=org, namespace=NS), key=lambda r: r["item_id"])
+        stmt = select(items).where(items.c.org_id == org, items.c.namespace == NS)
+        expected = sorted(
+            (dict(r) for r in conn.execute(stmt).mappings()), key=lambda r: r["item_id"]
+        )
+    assert loaded == expected
+    assert loaded[1]["available"] is False and loaded[1]["embedding"] == [0.5, -1.0]
