@@ -444,20 +444,30 @@ class SnapshotRegistry:
         if reuse is not None and reuse.catalog is not state.catalog:
             # A catalogue edit: keep the heavy signals, re-indexed by item_id (cheap).
             reuse = state.heavy = remap_heavy(reuse, state.catalog)
-        snapshot = assemble_snapshot(
-            catalog=state.catalog,
-            users=state.users,
-            events=state.events,
-            params=state.params,
-            reference_us=self.now_us(),
-            version={"versions": versions, "events": len(state.events)},
-            reuse=reuse,
-            cache=state.tables,
+        snapshot = self._assemble(
+            state, version={"versions": versions, "events": len(state.events)}, reuse=reuse
         )
         if reuse is None or reuse.catalog is not snapshot.catalog:
             state.heavy = heavy_signals_of(snapshot, time.monotonic())
         state.served = Served(snapshot, state.policy)
         self._maybe_schedule_heavy(state, snapshot)
+
+    def _assemble(
+        self, state: _Namespace, *, version: dict[str, Any] | None, reuse: HeavySignals | None
+    ) -> Snapshot:
+        """A snapshot of the namespace's current catalogue, users and events, with `reuse`'s
+        heavy signals (caller holds state.lock)."""
+        assert state.catalog is not None
+        return assemble_snapshot(
+            catalog=state.catalog,
+            users=state.users,
+            events=state.events,
+            params=state.params,
+            reference_us=self.now_us(),
+            version=version,
+            reuse=reuse,
+            cache=state.tables,
+        )
 
     def _maybe_schedule_heavy(self, state: _Namespace, snapshot: Snapshot) -> None:
         heavy = state.heavy
@@ -518,15 +528,8 @@ class SnapshotRegistry:
             state.heavy = _heavy_from(content, state.catalog, self.monotonic())
             state.heavy_dirty = False
             state.artifact_version = version
-            snapshot = assemble_snapshot(
-                catalog=state.catalog,
-                users=state.users,
-                events=state.events,
-                params=state.params,
-                reference_us=self.now_us(),
-                version=state.served.snapshot.version,
-                reuse=state.heavy,
-                cache=state.tables,
+            snapshot = self._assemble(
+                state, version=state.served.snapshot.version, reuse=state.heavy
             )
             state.served = Served(snapshot, state.policy)
         log.info("heavy signals for %s/%s taken from artifact %s", *state.key, version)
@@ -554,16 +557,10 @@ class SnapshotRegistry:
                 # The catalogue changed meanwhile: carry the fresh signals over to it.
                 assert state.catalog is not None
                 state.heavy = remap_heavy(state.heavy, state.catalog)
-                catalog = state.catalog
-            snapshot = assemble_snapshot(
-                catalog=catalog,
-                users=state.users,
-                events=state.events,
-                params=state.params,
-                reference_us=self.now_us(),
+            snapshot = self._assemble(
+                state,
                 version=None if state.snapshot is None else state.snapshot.version,
                 reuse=state.heavy,
-                cache=state.tables,
             )
             state.served = Served(snapshot, state.policy)
 

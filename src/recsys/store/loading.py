@@ -46,12 +46,7 @@ def load_items(conn: Connection, *, org_id: str, namespace: str) -> list[dict[st
     decode = {column.name for column in items.columns if isinstance(column.type, JSON)}
     p = "%s" if conn.dialect.name == "postgresql" else "?"
     sql = f"SELECT {', '.join(names)} FROM items WHERE org_id = {p} AND namespace = {p}"
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql, (org_id, namespace))
-        rows = cursor.fetchall()
-    finally:
-        cursor.close()
+    rows = _fetch_all(conn, sql, (org_id, namespace))
     out = []
     for row in rows:
         item = dict(zip(names, row, strict=True))
@@ -67,13 +62,19 @@ def load_users(conn: Connection, *, org_id: str, namespace: str) -> list[dict[st
     row by row with the standard library, which dominated a first load at 50,000 users."""
     p = "%s" if conn.dialect.name == "postgresql" else "?"
     sql = f"SELECT user_id, traits FROM users WHERE org_id = {p} AND namespace = {p}"
+    rows = _fetch_all(conn, sql, (org_id, namespace))
+    return [{"user_id": user_id, "traits": _json(traits)} for user_id, traits in rows]
+
+
+def _fetch_all(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Rows as the C driver returns them (tuples), bypassing SQLAlchemy's per-row processing."""
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(sql, (org_id, namespace))
-        rows = cursor.fetchall()
+        cursor.execute(sql, params)
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
     finally:
         cursor.close()
-    return [{"user_id": user_id, "traits": _json(traits)} for user_id, traits in rows]
+    return rows
 
 
 def _json(value: Any) -> Any:
