@@ -166,3 +166,17 @@ def test_another_format_is_refused(tmp_path: Path) -> None:
     (path / artifact.MANIFEST).write_text("{not json")
     with pytest.raises(ArtifactError, match="manifest"):
         artifact.load(path)
+
+
+def test_ids_of_any_length_and_script_round_trip(tmp_path: Path) -> None:
+    log, snapshot = built()
+    one = np.ones(1)
+    for user_id in ("ü" * 200, "客户-7", ""):
+        log.append(user_id=[user_id], item_id=["i01"], type=0 * one, value=one, ts_us=NOW + 0 * one)
+    path = artifact.publish(tmp_path, ORG, NS, content_of(log, snapshot)).path
+    loaded = artifact.load(path)
+    assert loaded.events.users.ids == log.users.ids
+    assert loaded.events.users.codes["客户-7"] == log.users.codes["客户-7"]
+    assert list(loaded.item_ids) == list(snapshot.catalog.item_ids)
+    # Compact: the ids take their UTF-8 bytes, not the longest id's width times their count.
+    assert (path / "user_ids_utf8.npy").stat().st_size < 2_000

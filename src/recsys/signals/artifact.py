@@ -38,7 +38,7 @@ from recsys.signals.vector_index import VectorIndex
 
 # Bumped whenever the layout or meaning of an artifact changes: older code refuses newer
 # artifacts (and the other way round) instead of misreading them.
-FORMAT = 1
+FORMAT = 2
 MANIFEST = "manifest.json"
 _TEMP_PREFIX = ".tmp-"
 _CHUNK = 1 << 20
@@ -140,7 +140,10 @@ def load(path: Path, *, verify: bool = True) -> ArtifactContent:
             raise ArtifactError(f"{path.name}: {described['file']} unreadable ({exc})") from exc
         if list(arrays[name].shape) != described["shape"]:
             raise ArtifactError(f"{path.name}: {described['file']} has the wrong shape")
-    return _content(manifest, arrays)
+    try:
+        return _content(manifest, arrays)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ArtifactError(f"{path.name}: not a complete artifact ({exc!r})") from exc
 
 
 def collect_garbage(root: Path, org_id: str, namespace: str, *, keep: int = 2) -> list[Path]:
@@ -179,9 +182,9 @@ def _arrays(content: ArtifactContent) -> dict[str, np.ndarray]:
         "events_type": events.type,
         "events_value": events.value,
         "events_ts_us": events.ts_us,
-        "user_ids": _strings(events.users.ids),
-        "event_item_ids": _strings(events.items.ids),
-        "catalog_item_ids": _strings(list(content.item_ids)),
+        **_packed("user_ids", events.users.ids),
+        **_packed("event_item_ids", events.items.ids),
+        **_packed("catalog_item_ids", [str(i) for i in content.item_ids]),
         "covis_indptr": covis.indptr,
         "covis_indices": covis.indices,
         "covis_data": covis.data,
@@ -199,8 +202,8 @@ def _arrays(content: ArtifactContent) -> dict[str, np.ndarray]:
 
 
 def _content(manifest: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> ArtifactContent:
-    user_ids = [str(u) for u in arrays["user_ids"]]
-    item_ids = [str(i) for i in arrays["event_item_ids"]]
+    user_ids = _unpacked(arrays, "user_ids")
+    item_ids = _unpacked(arrays, "event_item_ids")
     events = EventLog(
         users=Vocabulary(user_ids, {u: n for n, u in enumerate(user_ids)}),
         items=Vocabulary(item_ids, {i: n for n, i in enumerate(item_ids)}),
@@ -224,7 +227,7 @@ def _content(manifest: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> A
         )
     return ArtifactContent(
         events=events,
-        item_ids=np.asarray([str(i) for i in arrays["catalog_item_ids"]], dtype=object),
+        item_ids=np.asarray(_unpacked(arrays, "catalog_item_ids"), dtype=object),
         covisitation=covisitation,
         item_model=ItemModel(
             head=arrays["model_head"],
@@ -238,9 +241,22 @@ def _content(manifest: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> A
     )
 
 
-def _strings(values: list[str]) -> np.ndarray:
-    # Fixed-width unicode: loadable without pickle (object arrays would need it).
-    return np.asarray(values, dtype=str) if values else np.empty(0, dtype="<U1")
+def _packed(name: str, values: list[str]) -> dict[str, np.ndarray]:
+    """Strings as one UTF-8 buffer and their end offsets: compact whatever the longest id is
+    (a fixed-width array would pad every id to it), and loadable without pickle."""
+    encoded = [v.encode() for v in values]
+    ends = (
+        np.cumsum([len(b) for b in encoded], dtype=np.int64) if encoded else np.empty(0, np.int64)
+    )
+    blob = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    return {f"{name}_utf8": blob, f"{name}_ends": ends}
+
+
+def _unpacked(arrays: Mapping[str, np.ndarray], name: str) -> list[str]:
+    text = bytes(arrays[f"{name}_utf8"])
+    ends = arrays[f"{name}_ends"].tolist()
+    starts = [0, *ends[:-1]]
+    return [text[a:b].decode() for a, b in zip(starts, ends, strict=True)]
 
 
 def _write_array(path: Path, array: np.ndarray) -> dict[str, Any]:
