@@ -41,12 +41,6 @@ def test_at_reads_listed_items_and_zero_elsewhere() -> None:
     assert sorted(scores.top(5).tolist()) == [2, 7]  # only positive scores are proposed
 
 
-def test_of_sorts_items_with_their_values() -> None:
-    scores = ItemScores.of(np.asarray([5, 1, 3]), np.asarray([0.5, 0.1, 0.3]))
-    assert scores.items.tolist() == [1, 3, 5]
-    assert scores.values.tolist() == [0.1, 0.3, 0.5]
-
-
 @pytest.mark.parametrize("seed", range(5))
 def test_rows_dot_equals_scipy(seed: int) -> None:
     rng = np.random.default_rng(seed)

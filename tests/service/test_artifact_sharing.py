@@ -154,3 +154,18 @@ def test_a_starting_process_maps_the_namespaces_that_have_artifacts(
         assert starting.shelf.counters.loaded == 1 and starting.shelf.counters.published == 0
     finally:
         starting.stop()
+
+
+def test_versions_no_newer_than_the_adopted_one_are_not_read(
+    store: Store, org: str, tmp_path: Path
+) -> None:
+    fill(store, org)
+    first = process(store, tmp_path)
+    lists(first, org)
+    (version,) = artifact.versions(tmp_path, org, NS)
+    (version / "model_weights.npy").write_bytes(b"damaged")
+    shelf = ArtifactShelf(tmp_path, store)
+    assert shelf.newest(org, NS, lambda meta: True, newer_than=version.name) is None
+    assert shelf.counters.rejected == 0 and version.exists()  # never opened, so never judged
+    assert shelf.newest(org, NS, lambda meta: True) is None  # read now: damaged, removed
+    assert shelf.counters.rejected == 1 and not version.exists()

@@ -34,12 +34,6 @@ class ItemScores:
         return ItemScores(unique.astype(np.int64), totals.astype(np.float64))
 
     @staticmethod
-    def of(items: np.ndarray, values: np.ndarray) -> ItemScores:
-        """From distinct items in any order."""
-        order = np.argsort(items, kind="stable")
-        return ItemScores(items[order].astype(np.int64), values[order].astype(np.float64))
-
-    @staticmethod
     def weighted_rows(matrix: sp.csr_matrix, rows: np.ndarray, weights: np.ndarray) -> ItemScores:
         """`weights @ matrix[rows]` for a few rows, reading only their stored entries."""
         owner, positions = row_entries(matrix, rows)

@@ -16,7 +16,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +68,18 @@ class ArtifactShelf:
                 yield held
 
     def newest(
-        self, org_id: str, namespace: str, accept: Callable[[Mapping[str, Any]], bool]
+        self,
+        org_id: str,
+        namespace: str,
+        accept: Callable[[Mapping[str, Any]], bool],
+        *,
+        newer_than: str | None = None,
     ) -> tuple[str, ArtifactContent] | None:
-        """The newest intact version whose meta `accept`s (and that this store built)."""
+        """The newest intact version whose meta `accept`s (and that this store built), among
+        those published after `newer_than`: older ones are not even read."""
         for path in reversed(artifact.versions(self.root, org_id, namespace)):
+            if newer_than is not None and path.name <= newer_than:
+                break
             try:
                 content = artifact.load(path)
             except ArtifactError as exc:
@@ -109,16 +117,7 @@ class ArtifactShelf:
         return [(org_id, namespace) for _, org_id, namespace in sorted(found, reverse=True)]
 
     def publish(self, org_id: str, namespace: str, content: ArtifactContent) -> str:
-        content = ArtifactContent(
-            events=content.events,
-            item_ids=content.item_ids,
-            covisitation=content.covisitation,
-            item_model=content.item_model,
-            item_vectors=content.item_vectors,
-            vector_index=content.vector_index,
-            heavy_event_count=content.heavy_event_count,
-            meta={**content.meta, "store_id": self.store_id},
-        )
+        content = replace(content, meta={**content.meta, "store_id": self.store_id})
         published = artifact.publish(self.root, org_id, namespace, content)
         self.counters.published += 1
         artifact.collect_garbage(self.root, org_id, namespace, keep=KEEP_VERSIONS)

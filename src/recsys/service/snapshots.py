@@ -343,18 +343,19 @@ class SnapshotRegistry:
     ) -> tuple[str, ArtifactContent] | None:
         assert self.shelf is not None
         org_id, namespace = state.key
-        reset, params = self._signal_params_now(org_id, namespace)
-        if reset is None:
-            return None
+        if state.versions is not None:  # loaded: the last refresh read them
+            reset, params = state.versions.reset, state.params
+        else:
+            read_reset, params = self._signal_params_now(org_id, namespace)
+            if read_reset is None:
+                return None
+            reset = read_reset
         fingerprint = _fingerprint(params)
 
         def usable(meta: Mapping[str, Any]) -> bool:
             return meta.get("reset") == reset and meta.get("heavy_params") == fingerprint
 
-        found = self.shelf.newest(org_id, namespace, usable)
-        if found is None or (newer_than is not None and found[0] <= newer_than):
-            return None
-        return found
+        return self.shelf.newest(org_id, namespace, usable, newer_than=newer_than)
 
     def _adopt_artifact(self, state: _Namespace) -> bool:
         """Take the event log and heavy signals of the newest usable artifact (caller holds

@@ -91,9 +91,8 @@ class EventLog:
         coded as it arrives and the arrays are joined once at the end, so the cost is linear in
         the events and only one chunk's id strings are alive at a time. Returns the number of
         events appended."""
-        users, items, types, values, stamps = [self.user], [self.item], [self.type], [], []
-        values.append(self.value)
-        stamps.append(self.ts_us)
+        users, items, types = [self.user], [self.item], [self.type]
+        values, stamps = [self.value], [self.ts_us]
         added = 0
         for chunk in chunks:
             if len(chunk.item_id) == 0:

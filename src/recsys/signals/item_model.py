@@ -37,12 +37,8 @@ class ItemModel:
         """Score every catalogue item for a user who interacted with `history` (item indices;
         repeats count once): the sum of the history rows of the weight matrix."""
         out = np.zeros(n_items)
-        if self.is_empty or len(history) == 0:
-            return out
-        rows = self.position[np.unique(history)]
-        rows = rows[rows >= 0]
-        if len(rows):
-            out[self.head] = self.weights[rows].sum(axis=0, dtype=np.float64)
+        items, values = self.head_scores(history)
+        out[items] = values
         return out
 
     @cached_property
