@@ -22,3 +22,13 @@ def test_scale_builds_once_and_restarts_from_the_artifact() -> None:
     assert restarted["workers"] == 2
     assert set(restarted["memory_warm_kb"]) == set(restarted["memory_idle_kb"])
     assert all(m["pss_kb"] for m in restarted["memory_warm_kb"].values())
+
+
+@pytest.mark.slow
+def test_vector_recall_reports_the_indexed_search_against_the_exact_one() -> None:
+    document = run(
+        "vector_recall.py",
+        *("--items", "5000", "--users", "1500", "--events", "30000", "--requests", "40"),
+    )
+    assert document["clusters"] > 10 and document["users_with_vectors"] > 0
+    assert 0.0 <= document["recall_min"] <= document["recall_mean"] <= 1.0
