@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -48,6 +49,61 @@ def serve(
         log_level=log_level,
         access_log=False,
     )
+
+
+@app.command()
+def build(
+    org: Annotated[str | None, typer.Option(help="Only this organisation's namespaces.")] = None,
+    namespace: Annotated[
+        str | None, typer.Option(help="Only this namespace (needs --org).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Build even when the newest artifact is current.")
+    ] = False,
+) -> None:
+    """Build snapshot artifacts into RECSYS_SNAPSHOT_DIR from RECSYS_DATABASE_URL and exit: one
+    new version per namespace with events newer than its newest artifact. For a cron job or a
+    separate builder machine; serving processes map what it publishes."""
+    import time
+
+    from recsys.config.settings import Settings
+    from recsys.service.artifacts import ArtifactShelf
+    from recsys.service.snapshots import SnapshotRegistry
+    from recsys.store import Store
+    from recsys.store.loading import list_namespaces
+
+    if namespace is not None and org is None:
+        raise typer.BadParameter("--namespace needs --org", param_hint="--namespace")
+    settings = Settings.from_env()
+    if settings.snapshot_dir is None:
+        typer.echo("RECSYS_SNAPSHOT_DIR is off: there is nowhere to build artifacts", err=True)
+        raise typer.Exit(2)
+    store = Store.from_url(settings.database_url, migrate=settings.auto_migrate)
+    try:
+        with store.read() as conn:
+            keys = list_namespaces(conn, org_id=org)
+        if namespace is not None:
+            keys = [key for key in keys if key[1] == namespace]
+            if not keys:
+                typer.echo(f"no namespace {org}/{namespace} in the store", err=True)
+                raise typer.Exit(1)
+        registry = SnapshotRegistry(
+            store,
+            base_knobs=settings.knobs,
+            now_us=lambda: time.time_ns() // 1000,
+            shelf=ArtifactShelf(Path(settings.snapshot_dir), store),
+        )
+        for org_id, name in keys:
+            started = time.monotonic()
+            outcome = registry.build(org_id, name, force=force)
+            registry.invalidate(org_id, name)  # one namespace in memory at a time
+            took = time.monotonic() - started
+            typer.echo(
+                f"{org_id}/{name}: {outcome.status} {outcome.version or '-'} "
+                f"({outcome.events} events, {took:.1f} s)"
+            )
+    finally:
+        store.close()
 
 
 @app.command()

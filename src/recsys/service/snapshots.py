@@ -77,6 +77,15 @@ class Served:
     policy: NamespacePolicy
 
 
+@dataclass(frozen=True)
+class BuildOutcome:
+    """What `SnapshotRegistry.build` did for one namespace."""
+
+    status: str  # "published", "current" (newest artifact covers every event), "busy", "empty"
+    version: str | None  # the namespace's newest artifact version afterwards, when known
+    events: int  # events the heavy signals were computed from
+
+
 @dataclass
 class _Namespace:
     key: Key
@@ -256,6 +265,38 @@ class SnapshotRegistry:
         """Signal parameters changed (e.g. a new config): rebuild everything on next use."""
         with self._registry_lock:
             self._namespaces.pop((org_id, namespace), None)
+
+    def build(self, org_id: str, namespace: str, *, force: bool = False) -> BuildOutcome:
+        """Be the namespace's builder once (`recsys build`): when the build lock is free, bring
+        the newest artifact up to date with the events after it and publish the result as a new
+        version. Nothing is built when that artifact already covers every event (unless
+        `force`), or when another process holds the lock (it is building)."""
+        if self.shelf is None:
+            raise RuntimeError("building artifacts needs an artifact location")
+        state = self._state(org_id, namespace)
+        with self.shelf.build_lock(org_id, namespace) as builder:
+            if not builder:
+                return BuildOutcome("busy", None, 0)
+            with state.lock:
+                adopted = state.served is not None or self._adopt_artifact(state)
+                # Without an artifact this builds everything from the store's events.
+                self._refresh(state, force_heavy=not adopted)
+                if state.versions is None:
+                    return BuildOutcome("empty", None, 0)
+                heavy, snapshot = state.heavy, state.snapshot
+                assert heavy is not None and snapshot is not None
+                covered = heavy.event_count == snapshot.log.size and not state.heavy_dirty
+                if adopted and covered and not force:
+                    return BuildOutcome("current", state.artifact_version, heavy.event_count)
+            if adopted:
+                self._rebuild_heavy_here(state)
+            with state.lock:
+                before = state.artifact_version
+                self._publish(state)
+                assert state.heavy is not None
+                if state.artifact_version == before:
+                    raise OSError(f"snapshot artifact for {org_id}/{namespace} not written")
+                return BuildOutcome("published", state.artifact_version, state.heavy.event_count)
 
     # --- internals ----------------------------------------------------------------------------
 
@@ -590,4 +631,4 @@ def _heavy_from(content: ArtifactContent, catalog: Catalog, built_at: float) -> 
     return heavy if same else remap_heavy(heavy, catalog)
 
 
-__all__ = ["Served", "SnapshotRegistry"]
+__all__ = ["BuildOutcome", "Served", "SnapshotRegistry"]

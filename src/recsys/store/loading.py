@@ -40,6 +40,16 @@ def namespace_versions(
     return None if row is None else NamespaceVersions(*(int(v) for v in row))
 
 
+def list_namespaces(conn: Connection, *, org_id: str | None = None) -> list[tuple[str, str]]:
+    """Every (org_id, namespace) the store knows, sorted; only `org_id`'s when given."""
+    query = select(namespaces.c.org_id, namespaces.c.namespace).order_by(
+        namespaces.c.org_id, namespaces.c.namespace
+    )
+    if org_id is not None:
+        query = query.where(namespaces.c.org_id == org_id)
+    return [(str(org), str(namespace)) for org, namespace in conn.execute(query)]
+
+
 def load_items(conn: Connection, *, org_id: str, namespace: str) -> list[dict[str, Any]]:
     """Every item row, through the driver's cursor (see `load_users`)."""
     names = [column.name for column in items.columns]
