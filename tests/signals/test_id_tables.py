@@ -34,6 +34,25 @@ def test_tables_are_reused_until_an_id_or_a_source_is_new() -> None:
     assert tables.of(edited, users, log).item_map[log.items.codes["i00"]] == -1
 
 
+def test_a_replaced_log_with_as_many_ids_gets_its_own_maps() -> None:
+    # After the events are deleted (or an artifact's log is adopted) the log is another one:
+    # the same number of ids coded in another order must not reuse the old maps.
+    users, _ = shop_events()
+    catalog = build_catalog(shop_items())
+    tables = IdTables()
+    before = EventLog()
+    add(before, "u00", "i00")
+    add(before, "u01", "i01")
+    tables.of(catalog, users, before)
+    after = EventLog()
+    add(after, "u01", "i01")
+    add(after, "u00", "i00")
+    item_map = tables.of(catalog, users, after).item_map
+    assert item_map[after.items.codes["i00"]] == catalog.index["i00"]
+    user_map = tables.of(catalog, users, after).user_map
+    assert user_map[after.users.codes["u00"]] == tables.table.index["u00"]
+
+
 def test_a_snapshot_built_with_the_cache_equals_one_built_without() -> None:
     users, events = shop_events()
     log = EventLog.from_records(events)

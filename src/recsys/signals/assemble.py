@@ -144,7 +144,7 @@ class IdTables:
     Building them walks every user and every distinct id in Python, holding the GIL for a
     noticeable time on a big namespace; a refresh that brings only new events from known users
     and items (the common case) gets them from here instead. Valid while the very same users
-    list and catalogue are passed and the vocabularies have not grown."""
+    list, catalogue and event log vocabularies are passed and those have not grown."""
 
     _key: tuple[Any, ...] = ()
     _sources: tuple[Any, ...] = ()
@@ -156,10 +156,10 @@ class IdTables:
         self, catalog: Catalog, users: Iterable[Mapping[str, Any]], events: EventLog
     ) -> IdTables:
         key = (len(events.users.ids), len(events.items.ids))
+        sources = (catalog, users, events.users, events.items)
         if (
-            self._sources
-            and self._sources[0] is catalog
-            and self._sources[1] is users
+            len(self._sources) == len(sources)
+            and all(a is b for a, b in zip(self._sources, sources, strict=True))
             and self._key == key
         ):
             return self
@@ -176,7 +176,9 @@ class IdTables:
             [catalog.index.get(i, -1) for i in events.items.ids], dtype=np.int64
         )
         # Holding the sources (not their ids) keeps them alive, so identity cannot be reused.
-        self._sources, self._key = (catalog, users), key
+        # The vocabularies count: a log replaced by another (an artifact's, or empty after the
+        # events were deleted) codes ids differently even when it has as many of them.
+        self._sources, self._key = sources, key
         return self
 
 
