@@ -782,7 +782,8 @@ def load_shop(port: int, dataset: Any) -> dict[str, Any]:
 
 def warm_up(port: int, workers: int, w: Workload, seed: int) -> dict[str, Any]:
     """Bursts of recommendations on fresh connections (the kernel hands each to some worker)
-    until two bursts in a row answer within WARMUP_FAST_S: every worker has built its snapshot."""
+    until two bursts in a row answer within WARMUP_FAST_S with complete lists: every worker has
+    loaded its snapshot."""
     rng = random.Random(seed)
     burst = 4 * workers
     started = time.monotonic()
@@ -790,25 +791,28 @@ def warm_up(port: int, workers: int, w: Workload, seed: int) -> dict[str, Any]:
     statuses: set[int] = set()
     fast_in_a_row = 0
 
-    def one(body: bytes) -> tuple[int, float]:
+    def one(body: bytes) -> tuple[int, float, bool]:
         t0 = time.monotonic()
         conn = http.client.HTTPConnection(HOST, port, timeout=WARMUP_LIMIT_S)
+        complete = False
         try:
-            status, _ = _exchange(conn, "POST", "/v1/recommendations", body)
+            status, data = _exchange(conn, "POST", "/v1/recommendations", body)
+            complete = b"signals still building" not in data
         except (OSError, http.client.HTTPException):
             status = TRANSPORT_ERROR
         finally:
             conn.close()
-        return status, time.monotonic() - t0
+        return status, time.monotonic() - t0, complete
 
     with ThreadPoolExecutor(max_workers=burst) as pool:
         while fast_in_a_row < 2 and time.monotonic() - started < WARMUP_LIMIT_S:
             bodies = [recommend_body(rng, w) for _ in range(burst)]
             answers = list(pool.map(one, bodies))
-            statuses |= {status for status, _ in answers}
-            worst = max(seconds for _, seconds in answers)
+            statuses |= {status for status, _, _ in answers}
+            worst = max(seconds for _, seconds, _ in answers)
             slowest.append(round(worst, 3))
-            ok = all(status == 200 for status, _ in answers)
+            # Warm means complete lists too, not a worker's partial first answers.
+            ok = all(status == 200 and complete for status, _, complete in answers)
             fast_in_a_row = fast_in_a_row + 1 if ok and worst < WARMUP_FAST_S else 0
     return {
         "seconds": round(time.monotonic() - started, 2),

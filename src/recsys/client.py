@@ -15,6 +15,12 @@ ITEMS_PER_BATCH = 1000
 USERS_PER_BATCH = 1000
 EVENTS_PER_BATCH = 5000
 
+# A server answers a namespace's first requests after a start from partial signals while it
+# builds the rest, with a warning starting with this. Figures computed from such lists would
+# be wrong, so ranking calls ask again until the signals are complete.
+SIGNALS_BUILDING = "signals still building"
+SIGNALS_POLL_S = 0.2
+
 
 class ApiCallError(RuntimeError):
     def __init__(self, method: str, path: str, status: int, body: Any) -> None:
@@ -35,6 +41,7 @@ class RecsysClient:
         timeout: float = 60.0,
         api_key: str | None = None,
         sleep_ms: int = 0,
+        signals_wait_s: float = 600.0,
     ) -> None:
         headers = {"X-Org-ID": org_id}
         if api_key:
@@ -42,6 +49,7 @@ class RecsysClient:
         self.base_url = base_url.rstrip("/")
         self.org_id = org_id
         self.sleep_s = sleep_ms / 1000.0
+        self.signals_wait_s = signals_wait_s
         self._http = httpx.Client(
             base_url=self.base_url, headers=headers, timeout=timeout, verify=not insecure
         )
@@ -121,10 +129,23 @@ class RecsysClient:
     # --- ranking ------------------------------------------------------------------------------
 
     def recommend(self, namespace: str, **body: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self.call(
-            "POST", "/v1/recommendations", json={"namespace": namespace, **body}, throttle=True
-        )
-        return result
+        return self.ranked("/v1/recommendations", {"namespace": namespace, **body})
+
+    def ranked(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST a ranking request and return the answer ranked with complete signals: while the
+        server warns that they are still being built, ask again (up to `signals_wait_s`)."""
+        deadline = time.monotonic() + self.signals_wait_s
+        while True:
+            result: dict[str, Any] = self.call("POST", path, json=body, throttle=True)
+            warnings = result.get("warnings") or ()
+            if not any(str(w).startswith(SIGNALS_BUILDING) for w in warnings):
+                return result
+            if time.monotonic() >= deadline:
+                raise RuntimeError(
+                    f"{path}: signals of namespace {body.get('namespace')!r} still building "
+                    f"after {self.signals_wait_s:.0f} s"
+                )
+            time.sleep(SIGNALS_POLL_S)
 
     # --- control plane ------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from recsys.client import SIGNALS_BUILDING
 from recsys.testing.server import ServerProcess, running_server
 
 WORKERS = 3
@@ -132,15 +133,18 @@ class Poller:
                     self.errors.append(f"HTTP {response.status}: {data[:300]!r}")
                     return
                 answer = orjson.loads(data)
-                self.views.append(
-                    View(
-                        worker=response.getheader("x-recsys-worker") or "",
-                        sent=sent,
-                        received=received,
-                        items=tuple(item["item_id"] for item in answer["items"]),
-                        config_version=int(answer["config_version"]),
+                # A worker's first answers may come before its signals are complete: they
+                # do not count as its view yet.
+                if not any(w.startswith(SIGNALS_BUILDING) for w in answer["warnings"]):
+                    self.views.append(
+                        View(
+                            worker=response.getheader("x-recsys-worker") or "",
+                            sent=sent,
+                            received=received,
+                            items=tuple(item["item_id"] for item in answer["items"]),
+                            config_version=int(answer["config_version"]),
+                        )
                     )
-                )
             except (OSError, http.client.HTTPException) as exc:
                 self.errors.append(repr(exc))
                 return

@@ -337,8 +337,9 @@ def load(
         plan.validate(allow_remote=allow_remote)
         with client(base_url, org_id, insecure) as api:
             sample = [str(u["user_id"]) for u in sample_users(api, namespace, users, seed=seed)]
-            # One request first: a 4xx here (bad override, unknown field) is bad input, not load.
-            api.call("POST", "/v1/recommendations", json=plan.body(sample[0]))
+            # One request first: a 4xx here (bad override, unknown field) is bad input, not load;
+            # it also waits until the namespace's signals are built, so the load meets them.
+            api.ranked("/v1/recommendations", plan.body(sample[0]))
         plan = replace(plan, user_ids=sample)
         report = run_load(plan)
     problems = load_verdict(report, max_p99_ms=max_p99_ms)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import uuid
 from collections.abc import Mapping
@@ -177,6 +178,22 @@ def _snapshot_dir(env: Mapping[str, str]) -> str | None:
     return None if value.lower() in ("", "off", "none") else value
 
 
+DEFAULT_FIRST_BUILD_WAIT_S = 1.0
+
+
+def _first_build_wait(env: Mapping[str, str]) -> float | None:
+    """RECSYS_FIRST_BUILD_WAIT_S: seconds a namespace's first request waits for its complete
+    signals before it is answered from partial ones with a warning; "off" waits for them."""
+    name = "RECSYS_FIRST_BUILD_WAIT_S"
+    raw = env.get(name, "").strip().lower()
+    if raw in ("off", "none"):
+        return None
+    value = _number(env, name, DEFAULT_FIRST_BUILD_WAIT_S)
+    if not math.isfinite(value):
+        raise SettingsError(f"{name} must be a finite number of seconds or off, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the process needs to know about its environment."""
@@ -201,6 +218,8 @@ class Settings:
     bandit_experiment_label: str = "holdout"  # names the experiment in responses and decisions
     # Where snapshot artifacts are written and mapped (None: not kept; every process builds).
     snapshot_dir: str | None = None
+    # How long a namespace's first request waits for its complete signals (None: until built).
+    first_build_wait_s: float | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -230,4 +249,5 @@ class Settings:
             bandit_experiment_surfaces=_surfaces(env, "BANDIT_EXPERIMENT_SURFACES"),
             bandit_experiment_label=_label(env, "BANDIT_EXPERIMENT_LABEL", "holdout"),
             snapshot_dir=_snapshot_dir(env),
+            first_build_wait_s=_first_build_wait(env),
         )

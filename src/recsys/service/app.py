@@ -115,7 +115,11 @@ def create_app(
     if settings.snapshot_dir is not None:
         shelf = ArtifactShelf(Path(settings.snapshot_dir), store)
     snapshots = SnapshotRegistry(
-        store, base_knobs=knobs, now_us=lambda: to_micros(clock()), shelf=shelf
+        store,
+        base_knobs=knobs,
+        now_us=lambda: to_micros(clock()),
+        shelf=shelf,
+        first_wait_s=settings.first_build_wait_s,
     )
 
     def page_token_key() -> bytes:

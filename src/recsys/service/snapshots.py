@@ -1,6 +1,8 @@
 """Per-namespace signal snapshots, kept warm and refreshed in the background.
 
-A request never waits for a rebuild except the very first one of a namespace in this process.
+A request never waits for a rebuild except the very first one of a namespace in this process,
+and with `first_wait_s` not even that for long: the first load then runs in the background and
+requests are served from the partial signals that exist so far, with a warning.
 A background thread polls each loaded namespace's change counters (so writes made through
 other workers are seen too) and is woken at once by writes made here. A refresh loads only the
 new events, rebuilds the cheap signals (popularity, histories, profiles read from them) and
@@ -32,8 +34,10 @@ from recsys.signals.snapshot import (
     HeavySignals,
     SignalParams,
     Snapshot,
+    build_snapshot,
     heavy_params,
     heavy_signals_of,
+    no_heavy,
     remap_heavy,
 )
 from recsys.store import Store
@@ -68,6 +72,15 @@ IDLE_EVICT_S = 900.0
 TRIM_INTERVAL_S = 10.0
 MAX_NAMESPACES = 1000
 
+# Warnings of the lists served while a namespace's first complete snapshot is being built. The
+# prefix is stable: clients that need complete lists (the tuning toolkit) wait while they see it.
+BUILDING = "signals still building"
+BUILDING_NO_EVENTS = f"{BUILDING}: behaviour not read yet, this list knows the catalogue only"
+BUILDING_CHEAP = (
+    f"{BUILDING}: ranked by popularity, history and profiles only"
+    " (co-visitation, the item model and item vectors follow)"
+)
+
 
 @dataclass(frozen=True)
 class Served:
@@ -75,6 +88,8 @@ class Served:
 
     snapshot: Snapshot
     policy: NamespacePolicy
+    # Set on the partial snapshots served while the first complete one is built (BUILDING...).
+    notice: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +119,11 @@ class _Namespace:
     # the background rebuild with the new parameters lands.
     heavy_dirty: bool = False
     served: Served | None = None
+    # The first load runs in the background (`first_wait_s`): `interim` is what exists so far,
+    # `progress` announces each step to the requests waiting for one.
+    loading: bool = False
+    interim: Served | None = None
+    progress: threading.Condition = field(default_factory=threading.Condition)
     # A loaded artifact whose heavy signals are adopted once the catalogue is known.
     pending: ArtifactContent | None = None
     artifact_version: str | None = None  # the newest version this process adopted or wrote
@@ -149,9 +169,13 @@ class SnapshotRegistry:
         max_namespaces: int = MAX_NAMESPACES,
         monotonic: Callable[[], float] = time.monotonic,
         shelf: ArtifactShelf | None = None,
+        first_wait_s: float | None = None,
     ) -> None:
+        """`first_wait_s`: how long a namespace's first request waits for its complete snapshot
+        before it is served from partial signals (None: as long as the build takes)."""
         self.store = store
         self.shelf = shelf
+        self.first_wait_s = first_wait_s
         self.idle_evict_s = idle_evict_s
         self.max_namespaces = max_namespaces
         self.monotonic = monotonic
@@ -218,8 +242,22 @@ class SnapshotRegistry:
         return state is not None and state.served is not None
 
     def current(self, org_id: str, namespace: str) -> Served:
-        """The namespace's snapshot and policy; built synchronously only the first time."""
+        """The namespace's snapshot and policy. The first time in this process it is built (or
+        mapped from an artifact) then and there, or, with `first_wait_s`, in the background:
+        the request waits that long for it, and is otherwise served what exists so far."""
         state = self._state(org_id, namespace)
+        served = state.served
+        if served is not None:
+            return served
+        if self.first_wait_s is not None:
+            early = self._first_in_background(state, self.first_wait_s)
+            if early is not None:
+                return early
+        return self._complete(state)
+
+    def _complete(self, state: _Namespace) -> Served:
+        """The namespace's complete snapshot, loaded here unless a load is already under way
+        (then this waits for it: the loader holds state.lock)."""
         served = state.served
         if served is not None:
             return served
@@ -229,11 +267,52 @@ class SnapshotRegistry:
             assert state.served is not None
             return state.served
 
+    def _first_in_background(self, state: _Namespace, wait_s: float) -> Served | None:
+        """Start the namespace's first load in a thread (once) and wait up to `wait_s` for it;
+        then, for the first partial snapshot (the catalogue alone is read in moments). None
+        when the load failed: the caller tries it itself, and reports the error."""
+        with state.progress:
+            if not state.loading and state.served is None:
+                state.loading = True
+                threading.Thread(
+                    target=self._load_first, args=(state,), name="snapshot-first", daemon=True
+                ).start()
+            done = state.progress.wait_for(
+                lambda: state.served is not None or not state.loading, timeout=wait_s
+            )
+            if not done:
+                state.progress.wait_for(
+                    lambda: (
+                        state.served is not None or state.interim is not None or not state.loading
+                    )
+                )
+            if state.served is not None:
+                return state.served
+            return state.interim if state.loading else None
+
+    def _load_first(self, state: _Namespace) -> None:
+        try:
+            with state.lock:
+                if state.served is None:
+                    self._first_load(state)
+        except Exception:
+            log.exception("first load of %s/%s failed", *state.key)
+        finally:
+            with state.progress:
+                state.loading = False
+                state.interim = None
+                state.progress.notify_all()
+
+    def _offer_interim(self, state: _Namespace, snapshot: Snapshot, notice: str) -> None:
+        with state.progress:
+            state.interim = Served(snapshot, state.policy, notice)
+            state.progress.notify_all()
+
     def as_of(self, org_id: str, namespace: str, as_of_us: int) -> Served:
         """Signals that only know events with ts <= as_of (built once, then cached), with the
         namespace's current policy."""
-        self.current(org_id, namespace)
         state = self._state(org_id, namespace)
+        self._complete(state)
         with state.lock:
             cache_key = as_of_us
             cached = state.as_of.get(cache_key)
@@ -357,20 +436,26 @@ class SnapshotRegistry:
             self._refresh(state, force_heavy=True)
             return
         org_id, namespace = state.key
-        if not self._adopt_artifact(state):
+        deadline = self.monotonic() + BUILD_WAIT_S
+        while not self._adopt_artifact(state):
             with self.shelf.build_lock(org_id, namespace) as builder:
                 if builder:
                     # Someone may have published between the look above and taking the lock.
-                    self._adopt_artifact(state)
-                else:
-                    deadline = self.monotonic() + BUILD_WAIT_S
-                    while not self._adopt_artifact(state) and self.monotonic() < deadline:
-                        self._stop.wait(ARTIFACT_POLL_S)
-                if state.pending is None:
+                    if self._adopt_artifact(state):
+                        break
                     self._refresh(state, force_heavy=True)
-                    if builder:
-                        self._publish(state)
+                    self._publish(state)
                     return
+            if self.monotonic() >= deadline:  # the builder is taking too long: build here
+                self._refresh(state, force_heavy=True)
+                return
+            if state.loading and (state.interim is None or state.interim.notice != BUILDING_CHEAP):
+                # Meanwhile serve what can be computed here without the heavy signals.
+                self._load(state)
+                assert state.catalog is not None
+                cheap = self._assemble(state, version=None, reuse=no_heavy(state.catalog))
+                self._offer_interim(state, cheap, BUILDING_CHEAP)
+            self._stop.wait(ARTIFACT_POLL_S)
         self._refresh(state, force_heavy=False)
 
     def _signal_params_now(self, org_id: str, namespace: str) -> tuple[int | None, SignalParams]:
@@ -438,11 +523,49 @@ class SnapshotRegistry:
 
     def _refresh(self, state: _Namespace, *, force_heavy: bool) -> None:
         """Load what changed and swap in a new snapshot. Caller holds state.lock."""
+        if not self._load(state):
+            return
+        versions = state.versions
+        assert state.catalog is not None
+        if state.pending is not None:
+            state.heavy = _heavy_from(state.pending, state.catalog, self.monotonic())
+            state.pending = None
+        reuse = None if force_heavy else state.heavy
+        if reuse is not None and reuse.catalog is not state.catalog:
+            # A catalogue edit: keep the heavy signals, re-indexed by item_id (cheap).
+            reuse = state.heavy = remap_heavy(reuse, state.catalog)
+        version = {"versions": versions, "events": len(state.events)}
+        if reuse is None and state.loading and state.served is None:
+            # A first load in the background: serve the cheap signals while the heavy ones are
+            # computed, over the very same log.
+            cheap = self._assemble(state, version=version, reuse=no_heavy(state.catalog))
+            self._offer_interim(state, cheap, BUILDING_CHEAP)
+            snapshot = build_snapshot(
+                catalog=cheap.catalog,
+                users=cheap.users,
+                log=cheap.log,
+                params=state.params,
+                reference_us=cheap.reference_us,
+                version=version,
+            )
+        else:
+            snapshot = self._assemble(state, version=version, reuse=reuse)
+        if reuse is None or reuse.catalog is not snapshot.catalog:
+            state.heavy = heavy_signals_of(snapshot, time.monotonic())
+        state.served = Served(snapshot, state.policy)
+        with state.progress:
+            state.interim = None
+            state.progress.notify_all()
+        self._maybe_schedule_heavy(state, snapshot)
+
+    def _load(self, state: _Namespace) -> bool:
+        """Read what changed in the store since the last load (caller holds state.lock).
+        False when nothing did and the namespace is served."""
         org_id, namespace = state.key
         with self.store.read() as conn:
             versions = namespace_versions(conn, org_id=org_id, namespace=namespace)
             if state.served is not None and versions == state.versions:
-                return
+                return False
             previous = state.versions
             if previous is None or versions is None or versions.policy != previous.policy:
                 state.policy = policy_from_rows(
@@ -462,6 +585,19 @@ class SnapshotRegistry:
                 state.users = load_users(conn, org_id=org_id, namespace=namespace)
             if previous is not None and versions is not None and versions.reset != previous.reset:
                 state.events, state.last_event_id = EventLog(), 0
+            if state.loading and state.interim is None:
+                # A first load in the background: the catalogue can be served before the events
+                # are read (a long read on a big namespace).
+                assert state.catalog is not None
+                bare = assemble_snapshot(
+                    catalog=state.catalog,
+                    users=state.users,
+                    events=EventLog(),
+                    params=state.params,
+                    reference_us=self.now_us(),
+                    reuse=no_heavy(state.catalog),
+                )
+                self._offer_interim(state, bare, BUILDING_NO_EVENTS)
             # Streamed in chunks straight into the log's arrays: a first load of millions of
             # events never holds them all as Python rows.
             last_id = state.last_event_id
@@ -478,21 +614,7 @@ class SnapshotRegistry:
             state.last_event_id = last_id
         state.versions = versions
         state.as_of.clear()
-        assert state.catalog is not None
-        if state.pending is not None:
-            state.heavy = _heavy_from(state.pending, state.catalog, self.monotonic())
-            state.pending = None
-        reuse = None if force_heavy else state.heavy
-        if reuse is not None and reuse.catalog is not state.catalog:
-            # A catalogue edit: keep the heavy signals, re-indexed by item_id (cheap).
-            reuse = state.heavy = remap_heavy(reuse, state.catalog)
-        snapshot = self._assemble(
-            state, version={"versions": versions, "events": len(state.events)}, reuse=reuse
-        )
-        if reuse is None or reuse.catalog is not snapshot.catalog:
-            state.heavy = heavy_signals_of(snapshot, time.monotonic())
-        state.served = Served(snapshot, state.policy)
-        self._maybe_schedule_heavy(state, snapshot)
+        return True
 
     def _assemble(
         self, state: _Namespace, *, version: dict[str, Any] | None, reuse: HeavySignals | None
@@ -631,4 +753,4 @@ def _heavy_from(content: ArtifactContent, catalog: Catalog, built_at: float) -> 
     return heavy if same else remap_heavy(heavy, catalog)
 
 
-__all__ = ["BuildOutcome", "Served", "SnapshotRegistry"]
+__all__ = ["BUILDING", "BuildOutcome", "Served", "SnapshotRegistry"]

@@ -20,7 +20,7 @@ from recsys.signals import vector_index as vector_index_module
 from recsys.signals.covisitation import covisitation_matrix
 from recsys.signals.event_types import EventTypeTable, event_strength
 from recsys.signals.feature_postings import FeaturePostings, feature_postings
-from recsys.signals.item_model import ItemModel, fit_item_model
+from recsys.signals.item_model import ItemModel, empty_item_model, fit_item_model
 from recsys.signals.popularity import descending_order, long_tail_mask, popularity_scores
 from recsys.signals.vector_index import VectorIndex, build_vector_index
 from recsys.signals.vectors import learn_item_vectors
@@ -309,6 +309,20 @@ def remap_heavy(heavy: HeavySignals, catalog: Catalog) -> HeavySignals:
     )
 
 
+def no_heavy(catalog: Catalog) -> HeavySignals:
+    """Heavy signals without evidence (no co-visitation, an empty item model, no learned
+    vectors): what a namespace is ranked with while its first complete build runs."""
+    n = catalog.size
+    return HeavySignals(
+        catalog=catalog,
+        covisitation=sp.csr_matrix((n, n), dtype=np.float32),
+        item_model=empty_item_model(n),
+        item_vectors=None,
+        event_count=0,
+        built_at=0.0,
+    )
+
+
 def heavy_params(params: SignalParams) -> tuple[Any, ...]:
     """The parameters the heavy signals depend on (popularity's half-life is not one)."""
     return (
@@ -345,5 +359,6 @@ __all__ = [
     "build_snapshot",
     "heavy_params",
     "heavy_signals_of",
+    "no_heavy",
     "remap_heavy",
 ]

@@ -120,7 +120,7 @@ def check_determinism(
         for attempt in range(2 * repeats):
             kind = "repeat" if attempt < repeats else "shuffled_keys"
             payload = body if kind == "repeat" else shuffled(body, rng)
-            response = comparable(client.call("POST", "/v1/recommendations", json=payload))
+            response = comparable(client.ranked("/v1/recommendations", payload))
             sent += 1
             if reference is None:
                 reference = response

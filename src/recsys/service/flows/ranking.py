@@ -148,10 +148,15 @@ def response_of(
         config_version=prepared.served.policy.config_version,
         segment_id=prepared.resolved.segment_id or prepared.resolved.starter_segment,
         profile_id=prepared.resolved.profile_id,
-        warnings=list(result.warnings),
+        warnings=[*_notices(prepared.served), *result.warnings],
         # The trace is about a kilobyte: sent only to callers who asked for an explanation.
         trace=result.trace if prepared.request.explain_level != "none" else None,
     )
+
+
+def _notices(served: Served) -> list[str]:
+    """What the caller should know about the signals themselves (e.g. still being built)."""
+    return [] if served.notice is None else [served.notice]
 
 
 __all__ = ["Prepared", "constraints_of", "parse_request_overrides", "prepare", "response_of"]
