@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from recsys.data.catalog import build_catalog
-from recsys.signals.assemble import EventLog, IdTables, assemble_snapshot
+from recsys.signals.assemble import AssemblyCache, EventLog, IdTables, assemble_snapshot
 from recsys.signals.snapshot import SignalParams
 from tests.ranking.shop import NOW, shop_events, shop_items
 
@@ -57,11 +57,11 @@ def test_a_snapshot_built_with_the_cache_equals_one_built_without() -> None:
     users, events = shop_events()
     log = EventLog.from_records(events)
     catalog = build_catalog(shop_items())
-    tables = IdTables()
+    cache = AssemblyCache()
     kwargs = {"catalog": catalog, "users": users, "params": SignalParams(), "reference_us": NOW}
-    assemble_snapshot(events=log, cache=tables, **kwargs)
+    assemble_snapshot(events=log, cache=cache, **kwargs)
     add(log, "u03", "i09")
-    cached = assemble_snapshot(events=log, cache=tables, **kwargs)
+    cached = assemble_snapshot(events=log, cache=cache, **kwargs)
     fresh = assemble_snapshot(events=log, **kwargs)
     assert cached.users.user_ids == fresh.users.user_ids
     for column in ("user", "item", "ts_us"):

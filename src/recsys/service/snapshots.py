@@ -29,7 +29,7 @@ from recsys.data.catalog import Catalog, build_catalog
 from recsys.policy.namespace import NamespacePolicy, policy_from_rows
 from recsys.service.artifacts import ArtifactShelf
 from recsys.signals.artifact import ArtifactContent
-from recsys.signals.assemble import EventLog, IdTables, assemble_snapshot
+from recsys.signals.assemble import AssemblyCache, EventLog, assemble_snapshot
 from recsys.signals.snapshot import (
     HeavySignals,
     SignalParams,
@@ -111,7 +111,7 @@ class _Namespace:
     catalog: Catalog | None = None
     users: list[dict[str, Any]] = field(default_factory=list)
     events: EventLog = field(default_factory=EventLog)
-    tables: IdTables = field(default_factory=IdTables)
+    cache: AssemblyCache = field(default_factory=AssemblyCache)
     last_event_id: int = 0
     heavy: HeavySignals | None = None
     heavy_running: bool = False
@@ -630,7 +630,7 @@ class SnapshotRegistry:
             reference_us=self.now_us(),
             version=version,
             reuse=reuse,
-            cache=state.tables,
+            cache=state.cache,
         )
 
     def _maybe_schedule_heavy(self, state: _Namespace, snapshot: Snapshot) -> None:

@@ -8,12 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from recsys.data.catalog import Catalog, build_catalog
-from recsys.data.interactions import UserTable, build_interaction_log
+from recsys.data.interactions import (
+    InteractionLog,
+    LogColumns,
+    UserTable,
+    append_events,
+    build_interaction_log,
+    reindex,
+)
+from recsys.signals.event_types import EventTypeTable, event_strength
 from recsys.signals.snapshot import HeavySignals, SignalParams, Snapshot, build_snapshot
 
 
@@ -143,11 +151,12 @@ class IdTables:
 
     Building them walks every user and every distinct id in Python, holding the GIL for a
     noticeable time on a big namespace; a refresh that brings only new events from known users
-    and items (the common case) gets them from here instead. Valid while the very same users
-    list, catalogue and event log vocabularies are passed and those have not grown."""
+    and items (the common case) gets them from here instead. The user half stays valid while
+    the very same users list and event log user vocabulary are passed and that has not grown;
+    the item half likewise with the catalogue and the item vocabulary."""
 
-    _key: tuple[Any, ...] = ()
-    _sources: tuple[Any, ...] = ()
+    _user_sources: tuple[Any, ...] = ()
+    _item_sources: tuple[Any, ...] = ()
     table: UserTable = field(default_factory=lambda: UserTable((), {}, ()))
     user_map: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     item_map: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
@@ -155,31 +164,62 @@ class IdTables:
     def of(
         self, catalog: Catalog, users: Iterable[Mapping[str, Any]], events: EventLog
     ) -> IdTables:
-        key = (len(events.users.ids), len(events.items.ids))
-        sources = (catalog, users, events.users, events.items)
-        if (
-            len(self._sources) == len(sources)
-            and all(a is b for a, b in zip(self._sources, sources, strict=True))
-            and self._key == key
-        ):
-            return self
-        traits = {u["user_id"]: dict(u.get("traits") or {}) for u in users}
-        user_ids = sorted(set(traits) | set(events.users.ids))
-        self.table = UserTable(
-            user_ids=tuple(user_ids),
-            index={user_id: i for i, user_id in enumerate(user_ids)},
-            traits=tuple(traits.get(user_id, {}) for user_id in user_ids),
-        )
-        index = self.table.index
-        self.user_map = np.asarray([index[u] for u in events.users.ids], dtype=np.int64)
-        self.item_map = np.asarray(
-            [catalog.index.get(i, -1) for i in events.items.ids], dtype=np.int64
-        )
         # Holding the sources (not their ids) keeps them alive, so identity cannot be reused.
         # The vocabularies count: a log replaced by another (an artifact's, or empty after the
         # events were deleted) codes ids differently even when it has as many of them.
-        self._sources, self._key = sources, key
+        user_sources = (users, events.users, len(events.users.ids))
+        if not _same(self._user_sources, user_sources):
+            traits = {u["user_id"]: dict(u.get("traits") or {}) for u in users}
+            user_ids = sorted(set(traits) | set(events.users.ids))
+            self.table = UserTable(
+                user_ids=tuple(user_ids),
+                index={user_id: i for i, user_id in enumerate(user_ids)},
+                traits=tuple(traits.get(user_id, {}) for user_id in user_ids),
+            )
+            index = self.table.index
+            self.user_map = np.asarray([index[u] for u in events.users.ids], dtype=np.int64)
+            self._user_sources = user_sources
+        item_sources = (catalog, events.items, len(events.items.ids))
+        if not _same(self._item_sources, item_sources):
+            self.item_map = np.asarray(
+                [catalog.index.get(i, -1) for i in events.items.ids], dtype=np.int64
+            )
+            self._item_sources = item_sources
         return self
+
+
+def _same(held: tuple[Any, ...], now: tuple[Any, ...]) -> bool:
+    """Same objects, same vocabulary size (the last entry)."""
+    return (
+        len(held) == len(now)
+        and all(a is b for a, b in zip(held[:-1], now[:-1], strict=True))
+        and held[-1] == now[-1]
+    )
+
+
+@dataclass
+class _Chain:
+    """The last log assembled for a namespace, and what it was assembled from."""
+
+    log: InteractionLog
+    strength: np.ndarray
+    event_types: EventTypeTable
+    consumed: int  # events of the event log it covers
+    vocabularies: tuple[Vocabulary, Vocabulary]
+    table: UserTable
+    user_map: np.ndarray
+    item_map: np.ndarray
+    columns: LogColumns
+
+
+@dataclass
+class AssemblyCache:
+    """What one namespace's refreshes keep between snapshots: the id tables, and the last
+    interaction log so that the next one appends the new events to it instead of sorting the
+    whole log again."""
+
+    ids: IdTables = field(default_factory=IdTables)
+    chain: _Chain | None = None
 
 
 def assemble_snapshot(
@@ -192,26 +232,46 @@ def assemble_snapshot(
     as_of_us: int | None = None,
     version: dict[str, Any] | None = None,
     reuse: HeavySignals | None = None,
-    cache: IdTables | None = None,
+    cache: AssemblyCache | None = None,
 ) -> Snapshot:
     """Build a snapshot. Events on items missing from the catalogue are ignored (they cannot
     be recommended or described); with `as_of_us`, so are events after that instant. `cache`
-    keeps the id tables between refreshes of one namespace."""
-    tables = (cache or IdTables()).of(catalog, users, events)
-    table, user_map, item_map = tables.table, tables.user_map, tables.item_map
-    user = user_map[events.user] if len(events) else np.empty(0, np.int64)
-    item = item_map[events.item] if len(events) else np.empty(0, np.int64)
-    keep = item >= 0
-    if as_of_us is not None:
-        keep &= events.ts_us <= as_of_us
-    log = build_interaction_log(
-        user=user[keep],
-        item=item[keep],
-        type=events.type[keep],
-        value=events.value[keep],
-        ts_us=events.ts_us[keep],
-        n_users=table.size,
-    )
+    keeps the id tables and the last log between refreshes of one namespace: a refresh then
+    costs in proportion to the events added, not to the log."""
+    cache = cache or AssemblyCache()
+    tables = cache.ids.of(catalog, users, events)
+    table = tables.table
+    grown = None if as_of_us is not None else _grown(cache.chain, tables, events, params)
+    if grown is not None:
+        log, strength = grown
+    else:
+        user_map, item_map = tables.user_map, tables.item_map
+        user = user_map[events.user] if len(events) else np.empty(0, np.int64)
+        item = item_map[events.item] if len(events) else np.empty(0, np.int64)
+        keep = item >= 0
+        if as_of_us is not None:
+            keep &= events.ts_us <= as_of_us
+        log = build_interaction_log(
+            user=user[keep],
+            item=item[keep],
+            type=events.type[keep],
+            value=events.value[keep],
+            ts_us=events.ts_us[keep],
+            n_users=table.size,
+        )
+        strength = event_strength(log.type, log.value, params.event_types)
+    if as_of_us is None:
+        cache.chain = _Chain(
+            log=log,
+            strength=strength,
+            event_types=params.event_types,
+            consumed=len(events),
+            vocabularies=(events.users, events.items),
+            table=table,
+            user_map=tables.user_map,
+            item_map=tables.item_map,
+            columns=cache.chain.columns if grown is not None and cache.chain else LogColumns(),
+        )
     return build_snapshot(
         catalog=catalog,
         users=table,
@@ -220,7 +280,76 @@ def assemble_snapshot(
         reference_us=reference_us if as_of_us is None else min(reference_us, as_of_us),
         version=version,
         reuse=reuse if as_of_us is None else None,
+        strength=strength,
     )
+
+
+def _grown(
+    chain: _Chain | None, tables: IdTables, events: EventLog, params: SignalParams
+) -> tuple[InteractionLog, np.ndarray] | None:
+    """The chain's log plus the events added to `events` since, with its strengths; None when
+    it cannot be extended (another event log, an event type table change, an item that left
+    the catalogue or joined it while events on it were waiting) and a full build is needed."""
+    if (
+        chain is None
+        or chain.vocabularies[0] is not events.users
+        or chain.vocabularies[1] is not events.items
+        or chain.consumed > len(events)
+        or chain.event_types != params.event_types
+    ):
+        return None
+    log = chain.log
+    users = _moved_indices(chain.user_map, tables.user_map, chain.table.size)
+    if users is False:
+        return None
+    items = _moved_indices(chain.item_map, tables.item_map, None)
+    if items is False:
+        return None
+    if users is None and tables.table.size != chain.table.size:
+        # Users without events joined the table: the referenced ones kept their indices.
+        users = np.arange(chain.table.size, dtype=np.int64)
+    if users is not None or items is not None:
+        log = reindex(log, users=users, items=items, n_users=tables.table.size)
+    new = slice(chain.consumed, len(events))
+    user = tables.user_map[events.user[new]]
+    item = tables.item_map[events.item[new]]
+    keep = item >= 0
+    type_, value = events.type[new][keep], events.value[new][keep]
+    strength = chain.strength
+    if log is not chain.log:
+        chain.columns.reset()  # the chain's storage holds the old indices
+    grown = append_events(
+        log,
+        chain.columns,
+        user=user[keep],
+        item=item[keep],
+        type=type_,
+        value=value,
+        ts_us=events.ts_us[new][keep],
+    )
+    added = event_strength(type_, value, params.event_types)
+    strength = chain.columns.extend("strength", strength, added)
+    return grown, strength
+
+
+def _moved_indices(
+    before: np.ndarray, after: np.ndarray, size: int | None
+) -> np.ndarray | Literal[False] | None:
+    """Old index -> new index over the codes both maps cover (None: nothing moved; False: the
+    move cannot be applied to a log by reindexing alone)."""
+    old = before
+    new = after[: len(before)]
+    if before is after or np.array_equal(old, new):
+        return None
+    known = old >= 0
+    if np.any(known != (new >= 0)):
+        return False  # an id joined or left the table: events were dropped or must be
+    moved = np.full(int(old.max(initial=-1)) + 1 if size is None else size, -1, dtype=np.int64)
+    moved[old[known]] = new[known]
+    referenced = np.flatnonzero(moved >= 0)
+    if np.any(np.diff(moved[referenced]) <= 0):
+        return False  # not order-preserving: the per-user grouping would change
+    return moved
 
 
 def snapshot_from_records(
@@ -244,6 +373,7 @@ def snapshot_from_records(
 
 
 __all__ = [
+    "AssemblyCache",
     "EventColumns",
     "EventLog",
     "IdTables",

@@ -64,13 +64,19 @@ class Snapshot:
         covisitation: sp.csr_matrix | None = None,
         item_model: ItemModel | None = None,
         vector_index: VectorIndex | None = None,
+        strength: np.ndarray | None = None,
     ) -> None:
         self.catalog = catalog
         self.users = users
         self.log = log
         self.params = params
         self.reference_us = reference_us
-        self.strength = event_strength(log.type, log.value, params.event_types)
+        # Given when it was kept up to date by appending (see assemble.AssemblyCache).
+        self.strength = (
+            event_strength(log.type, log.value, params.event_types)
+            if strength is None
+            else strength
+        )
         self.item_vectors = item_vectors
         self.vector_source = vector_source
         self.version = version or {}
@@ -128,7 +134,7 @@ class Snapshot:
                 item=self.log.item,
                 strength=self.strength,
                 ts_us=self.log.ts_us,
-                order=self.log.order,
+                order=self.log.grouped_order(),
                 n_items=self.catalog.size,
                 window_days=window_days,
                 max_lag=self.params.covis_max_lag,
@@ -239,9 +245,13 @@ def build_snapshot(
     reference_us: int,
     version: dict[str, Any] | None = None,
     reuse: HeavySignals | None = None,
+    strength: np.ndarray | None = None,
 ) -> Snapshot:
     """Assemble and warm a snapshot. Caller embeddings win over learned vectors. With `reuse`
-    (same catalogue), co-visitation and learned vectors are taken from it instead of rebuilt."""
+    (same catalogue), co-visitation and learned vectors are taken from it instead of rebuilt.
+    `strength`: the log's event strengths, when the caller has them."""
+    if strength is None:
+        strength = event_strength(log.type, log.value, params.event_types)
     usable = reuse if reuse is not None and reuse.catalog is catalog else None
     vectors: np.ndarray | None
     source: str | None
@@ -251,7 +261,6 @@ def build_snapshot(
         vectors = usable.item_vectors
         source = "learned" if vectors is not None else None
     else:
-        strength = event_strength(log.type, log.value, params.event_types)
         vectors = learn_item_vectors(
             user=log.user,
             item=log.item,
@@ -276,6 +285,7 @@ def build_snapshot(
         vector_index=(
             usable.vector_index if usable is not None and vectors is usable.item_vectors else None
         ),
+        strength=strength,
     ).warm()
 
 
