@@ -9,23 +9,31 @@ One run:
    the public API (`items:upsert`, `users:upsert`, `events:batch`);
 2. warms up: bursts of recommendations on fresh connections until two bursts in a row answer
    fast (each worker builds its own snapshot on its first ranking request);
-3. runs the mixed load for `--duration` seconds from `--concurrency` client processes (one
+3. with `--baseline S`, runs recommendations only for S seconds: the clients, pacing and
+   recommendation requests of step 4 with the mix reduced to recommendations. Its requests/s
+   is the reference of `throughput_ratio` (the mixed load's requests/s, all kinds, over it).
+   Paced at a `--rate` above what the server serves (1000, say), both phases run at capacity
+   and the ratio compares capacities; below it, both reach the rate and the ratio says little;
+4. runs the mixed load for `--duration` seconds from `--concurrency` client processes (one
    keep-alive `http.client` connection each, reopened every `--reconnect-every` requests),
    paced to a total of `--rate` requests/s: the run measures stability at a fixed load, not
-   the maximum throughput. The request kinds follow `--mix` (recommendations with varied users,
-   cold ones included, some with overrides or constraints; event batches with fresh event ids;
-   config reads and writes; item upserts);
-4. meanwhile samples the server processes every `--rss-interval` seconds (VmRSS, threads and
+   the maximum throughput (unless the rate is above it, as for the ratio). The request kinds
+   follow `--mix` (recommendations with varied users, cold ones included, some with overrides
+   or constraints; event batches with fresh event ids; config reads and writes; item upserts);
+5. meanwhile samples the server processes every `--rss-interval` seconds (VmRSS, threads and
    open files of the uvicorn master and its workers, found through /proc) and the CPU used by
    server, clients, database and everything else;
-5. stops the server (SIGTERM), reads its log for errors, and reports per `--window` seconds:
+6. stops the server (SIGTERM), reads its log for errors, and reports per `--window` seconds:
    requests, errors by kind and status, latency p50/p95/p99/max per kind, RSS and CPU.
 
-Any non-2xx answer, transport error or 2xx answer with the wrong content is an error (target 0).
-RSS growth compares the end of the run with the end of the first window (the warm-up: snapshots,
-heavy signals, allocator arenas and caches settle in it), each the median of the samples in a
-half window; target <= 10%. Prints one JSON document
-(also written to `--output`), progress on stderr; `--chart FILE` draws latency and RSS over time.
+Any non-2xx answer, transport error or 2xx answer with the wrong content is an error (target 0,
+both phases). RSS growth compares the end of the run with the end of the first window (the
+warm-up: snapshots, heavy signals, allocator arenas and caches settle in it), each the median of
+the samples in a half window; target <= 10%. The issue 14 targets add: mixed-load recommend p99
+<= 50 ms, config read p99 <= 20 ms and, with a baseline, `throughput_ratio` >= 0.8.
+`targets_met` gives each target's figure, limit and verdict, `all_targets_met` the lot. Prints
+one JSON document (also written to `--output`), progress on stderr; `--chart FILE` draws latency
+and RSS over time.
 Exit status 0 for a completed run whatever its figures (`targets_met` says), 1 when the benchmark
 could not run (server did not start, loading failed, a client process died), 2 for bad arguments.
 
@@ -94,6 +102,15 @@ CLIENT_TIMEOUT_S = 30.0  # per request; a slower answer is a transport error
 WARMUP_LIMIT_S = 120.0
 WARMUP_FAST_S = 0.5
 RSS_GROWTH_TARGET_PCT = 10.0
+# Issue 14 targets, for the default mix (2k items / 200k events, 2 workers) on SQLite and on
+# PostgreSQL: the mixed load keeps >= 80% of the recommend-only throughput of the same run
+# (--baseline), recommend p99 <= 50 ms, config read p99 <= 20 ms, 0 errors.
+THROUGHPUT_RATIO_TARGET = 0.8
+RECOMMEND_P99_TARGET_MS = 50.0
+CONFIG_READ_P99_TARGET_MS = 20.0
+# A phase that reaches less than this share of --rate was limited by the server (or the
+# machine), not by the pacing: its requests/s is a capacity.
+AT_CAPACITY_SHARE = 0.95
 
 # HTTP status stand-ins in the client records.
 TRANSPORT_ERROR = 0  # no answer: connection refused/reset, timeout
@@ -857,17 +874,31 @@ def sample_offsets(duration: float, window: float, interval: float) -> list[floa
     return sorted(offsets)
 
 
-def drive(
-    args: argparse.Namespace, port: int, server: Any, database_port: int | None
-) -> tuple[Collector, Sampler, dict[str, Any]]:
-    """Fork the clients, run the schedule, collect records and samples."""
-    ctx = mp.get_context("fork")
-    bounds = np.cumsum([args.mix[kind] for kind in KINDS])
+def cumulative_shares(mix: dict[str, float]) -> tuple[float, ...]:
+    """The mix's cumulative shares in KINDS order, the table `kind_of_slot` looks slots up in."""
+    bounds = np.cumsum([mix[kind] for kind in KINDS])
     # Rounding may leave the last bound just under 1: the kinds that end the mix get exactly 1
     # (u < 1 always), and a trailing kind with share 0 is never picked (an earlier bound of 1
     # matches first).
     bounds[bounds >= bounds[-1] - 1e-12] = 1.0
-    cumulative = tuple(float(v) for v in bounds)
+    return tuple(float(v) for v in bounds)
+
+
+def drive(
+    args: argparse.Namespace,
+    port: int,
+    server: Any,
+    database_port: int | None,
+    *,
+    duration: float,
+    mix: dict[str, float],
+    seed: int,
+    label: str = "",
+) -> tuple[Collector, Sampler, dict[str, Any]]:
+    """Fork the clients, run the schedule for `duration` s with `mix` (the mixed load, or the
+    recommend-only baseline), collect records and samples."""
+    ctx = mp.get_context("fork")
+    cumulative = cumulative_shares(mix)
     ready = ctx.Barrier(args.concurrency + 1)
     go = ctx.Event()
     start_at = ctx.Value("d", 0.0)
@@ -881,9 +912,9 @@ def drive(
                     client=c,
                     clients=args.concurrency,
                     rate=args.rate,
-                    duration=args.duration,
+                    duration=duration,
                     cumulative_mix=cumulative,
-                    seed=args.seed,
+                    seed=seed,
                     reconnect_every=args.reconnect_every,
                 ),
                 ready,
@@ -895,7 +926,7 @@ def drive(
         )
         for c in range(args.concurrency)
     ]
-    collector = Collector(args.duration, args.window)
+    collector = Collector(duration, args.window)
     gc.collect()
     gc.freeze()  # the workload's objects stay shared with the forked clients
     try:
@@ -909,18 +940,18 @@ def drive(
             [c.pid for c in clients if c.pid is not None],
             database_port,
             start,
-            sample_offsets(args.duration, args.window, args.rss_interval),
+            sample_offsets(duration, args.window, args.rss_interval),
         )
         sampler.start()
         go.set()
-        deadline = start + args.duration + CLIENT_TIMEOUT_S + 60
+        deadline = start + duration + CLIENT_TIMEOUT_S + 60
         logged = 0
         while len(collector.done) < len(clients) and time.monotonic() < deadline:
             with contextlib.suppress(queue.Empty):
                 collector.add(out.get(timeout=0.5))
             elapsed = time.monotonic() - start
             while logged < len(collector.windows) and elapsed > collector.windows[logged].end_s + 2:
-                progress(collector, sampler, logged)
+                progress(collector, sampler, logged, label)
                 logged += 1
             if not any(c.is_alive() for c in clients):
                 with contextlib.suppress(queue.Empty):
@@ -929,10 +960,10 @@ def drive(
                 break
         # The last sample is due at the end of the schedule, which the clients may beat by a
         # few ms; it is the "end" of the RSS comparison, so wait for it.
-        sampler.join(timeout=max(0.0, start + args.duration - time.monotonic()) + 30)
+        sampler.join(timeout=max(0.0, start + duration - time.monotonic()) + 30)
         sampler.stopping.set()
         for index in range(logged, len(collector.windows)):
-            progress(collector, sampler, index)
+            progress(collector, sampler, index, label)
     finally:
         for client in clients:
             client.join(timeout=10)
@@ -943,14 +974,14 @@ def drive(
     return collector, sampler, {"clients_reported": len(collector.done), "missing": missing}
 
 
-def progress(collector: Collector, sampler: Sampler, index: int) -> None:
+def progress(collector: Collector, sampler: Sampler, index: int, label: str = "") -> None:
     w = collector.windows[index]
     requests = sum(w.requests.values())
     recommend = latency_figures(w.latencies.get(0, array("d")))
     at_end = [s for s in sampler.samples if s.t_s <= w.end_s + 1e-6]
     rss = f", RSS {_mib(sum(at_end[-1].rss_kib.values()))} MiB" if at_end else ""
     log(
-        f"{w.start_s:.0f}-{w.end_s:.0f} s: {requests} requests "
+        f"{label}{w.start_s:.0f}-{w.end_s:.0f} s: {requests} requests "
         f"({requests / max(1e-9, w.end_s - w.start_s):.1f}/s), "
         f"errors {sum(w.errors.values())}, recommend p50 {recommend['p50_ms']} "
         f"p99 {recommend['p99_ms']} ms{rss}"
@@ -1091,6 +1122,78 @@ def totals_report(collector: Collector, duration: float, rate: float) -> dict[st
     }
 
 
+def baseline_report(
+    collector: Collector, sampler: Sampler, clients: dict[str, Any], seconds: float, rate: float
+) -> dict[str, Any]:
+    """The recommend-only phase, summarised like the mixed run's totals."""
+    report = totals_report(collector, seconds, rate)
+    # Nothing is ingested or upserted in this phase.
+    del report["events_ingested"], report["items_upserted"]
+    samples = sampler.samples
+    report["cpu"] = cpu_report(samples[0], samples[-1]) if len(samples) > 1 else None
+    # Below the paced rate the server set the pace: the ratio then compares capacities. At the
+    # rate it compares two paced runs and says little.
+    report["at_capacity"] = report["requests"] < AT_CAPACITY_SHARE * rate * seconds
+    report["clients"] = clients
+    return report
+
+
+def throughput_ratio(totals: dict[str, Any], baseline: dict[str, Any] | None) -> float | None:
+    """Mixed requests/s (all kinds) over the baseline's recommend-only requests/s, from the
+    counts rather than the rounded rates."""
+    if baseline is None or not baseline["requests"]:
+        return None
+    mixed = totals["requests"] / totals["seconds"]
+    return round(mixed / (baseline["requests"] / baseline["seconds"]), 3)
+
+
+def _target(value: float | None, limit: float, met: bool | None) -> dict[str, Any]:
+    return {"value": value, "limit": limit, "met": met}
+
+
+def targets_report(
+    totals: dict[str, Any],
+    rss: dict[str, Any],
+    baseline: dict[str, Any] | None,
+    ratio: float | None,
+) -> dict[str, dict[str, Any]]:
+    """Each target with its figure and limit; `met` is None when the run has no figure for it
+    (RSS growth of a run shorter than two windows, a kind the mix leaves out)."""
+
+    def p99_at_most(kind: str, limit: float) -> dict[str, Any]:
+        p99 = totals["by_kind"].get(kind, {}).get("p99_ms")
+        return _target(p99, limit, p99 <= limit if p99 is not None else None)
+
+    # Errors of both phases: the baseline uses the same error definitions as the mixed load.
+    errors = totals["errors"] + (baseline["errors"] if baseline is not None else 0)
+    growth = rss["growth_pct"]
+    targets = {
+        "errors_zero": _target(errors, 0, errors == 0),
+        "rss_growth_le_10pct": _target(
+            growth,
+            RSS_GROWTH_TARGET_PCT,
+            growth <= RSS_GROWTH_TARGET_PCT if growth is not None else None,
+        ),
+        "recommend_p99_le_50ms": p99_at_most("recommend", RECOMMEND_P99_TARGET_MS),
+        "config_read_p99_le_20ms": p99_at_most("config_read", CONFIG_READ_P99_TARGET_MS),
+    }
+    if baseline is not None:  # no reference throughput without the recommend-only phase
+        targets["throughput_ratio_ge_80pct"] = _target(
+            ratio,
+            THROUGHPUT_RATIO_TARGET,
+            ratio >= THROUGHPUT_RATIO_TARGET if ratio is not None else None,
+        )
+    return targets
+
+
+def all_met(targets: dict[str, dict[str, Any]]) -> bool | None:
+    """False when a target failed, None when none failed but one could not be checked."""
+    met = [target["met"] for target in targets.values()]
+    if False in met:
+        return False
+    return None if None in met else True
+
+
 def draw_chart(path: Path, windows: list[dict[str, Any]], rss: dict[str, Any]) -> None:
     import matplotlib
 
@@ -1139,6 +1242,18 @@ def draw_chart(path: Path, windows: list[dict[str, Any]], rss: dict[str, Any]) -
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=600.0, help="seconds of mixed load")
+    parser.add_argument(
+        "--baseline",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help=(
+            "before the mixed load, this many seconds of recommendations only (same clients and "
+            "--rate), the reference of throughput_ratio; 0: none. The ratio compares capacities "
+            "only when both phases run at capacity: use a --rate above what the server serves, "
+            "e.g. 1000"
+        ),
+    )
     parser.add_argument("--window", type=float, default=30.0, help="seconds per report window")
     parser.add_argument("--rate", type=float, default=150.0, help="total requests/s, paced")
     parser.add_argument("--concurrency", type=int, default=8, help="client processes")
@@ -1180,6 +1295,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     checks = (
         ("--duration", args.duration, 5.0, MAX_DURATION_S),
+        ("--baseline", args.baseline, 0.0, MAX_DURATION_S),
         ("--window", args.window, 1.0, 3600.0),
         ("--rate", args.rate, 1.0, MAX_RATE),
         ("--concurrency", args.concurrency, 1, MAX_CONCURRENCY),
@@ -1222,6 +1338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "backend": args.backend,
             "workers": args.workers,
             "duration_s": args.duration,
+            "baseline_s": args.baseline,
             "window_s": args.window,
             "rate": args.rate,
             "concurrency": args.concurrency,
@@ -1233,7 +1350,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "server_env": {**SERVER_ENV, **args.server_env},
             "client": "processes, one keep-alive http.client connection each, paced",
         },
-        "targets": {"errors": 0, "rss_growth_pct_max": RSS_GROWTH_TARGET_PCT},
+        "targets": {
+            "errors": 0,
+            "rss_growth_pct_max": RSS_GROWTH_TARGET_PCT,
+            "recommend_p99_ms_max": RECOMMEND_P99_TARGET_MS,
+            "config_read_p99_ms_max": CONFIG_READ_P99_TARGET_MS,
+            "throughput_ratio_min": THROUGHPUT_RATIO_TARGET if args.baseline else None,
+        },
     }
 
     log(f"generating {args.items} items, {args.users} users, {args.events} events")
@@ -1260,6 +1383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="recsys-soak-logs-"))
     server: Any = None
+    baseline: dict[str, Any] | None = None
     try:
         with contextlib.ExitStack() as stack:
             try:
@@ -1284,11 +1408,42 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"{document['warmup']['bursts']} bursts"
                 )
                 del dataset
+                if args.baseline:
+                    log(
+                        f"baseline: {args.baseline:g} s of recommendations only at "
+                        f"{args.rate:g} req/s from {args.concurrency} clients"
+                    )
+                    # The same clients and requests with the mix reduced to recommendations;
+                    # its own seed, so that it does not send the mixed run's first requests.
+                    phase = drive(
+                        args,
+                        port,
+                        server,
+                        database_port,
+                        duration=args.baseline,
+                        mix=parse_mix("recommend=1"),
+                        seed=args.seed + 2,
+                        label="baseline ",
+                    )
+                    baseline = baseline_report(*phase, args.baseline, args.rate)
+                    if not baseline["at_capacity"]:
+                        log(
+                            f"baseline reached --rate {args.rate:g}: throughput_ratio compares "
+                            "paced rates, not capacities (raise --rate for that)"
+                        )
                 log(
                     f"{args.duration:g} s at {args.rate:g} req/s from {args.concurrency} clients, "
                     f"windows of {args.window:g} s"
                 )
-                collector, sampler, clients = drive(args, port, server, database_port)
+                collector, sampler, clients = drive(
+                    args,
+                    port,
+                    server,
+                    database_port,
+                    duration=args.duration,
+                    mix=args.mix,
+                    seed=args.seed,
+                )
             except Exception as exc:
                 log(f"cannot run: {type(exc).__name__}: {exc}")
                 if server is not None:
@@ -1314,6 +1469,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     totals["cpu"] = cpu_report(samples[0], samples[-1]) if len(samples) > 1 else None
     totals["events_growth_pct"] = round(100 * totals["events_ingested"] / args.events, 1)
     rss = rss_report(samples, args.window, args.duration, args.workers)
+    ratio = throughput_ratio(totals, baseline)
+    document["baseline"] = baseline
+    document["throughput_ratio"] = ratio
     document["totals"] = totals
     document["rss"] = rss
     document["windows"] = windows
@@ -1325,12 +1483,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "log": log_problems(server_log),
     }
     document["clients"] = clients
-    document["targets_met"] = {
-        "errors_zero": totals["errors"] == 0,
-        "rss_growth_le_10pct": (
-            rss["growth_pct"] <= RSS_GROWTH_TARGET_PCT if rss["growth_pct"] is not None else None
-        ),
-    }
+    document["targets_met"] = targets_report(totals, rss, baseline, ratio)
+    document["all_targets_met"] = all_met(document["targets_met"])
     if args.chart:
         try:
             draw_chart(args.chart, windows, rss)
@@ -1342,14 +1496,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"done: {totals['requests']} requests, {totals['errors']} errors, RSS "
         f"{rss['baseline'] and rss['baseline']['median_mib']} -> "
         f"{rss['end'] and rss['end']['median_mib']} MiB "
-        f"({rss['growth_pct']}%), targets {document['targets_met']}"
+        f"({rss['growth_pct']}%), throughput ratio {ratio}, targets met "
+        f"{document['all_targets_met']}: "
+        + ", ".join(f"{name} {t['met']}" for name, t in document["targets_met"].items())
     )
     text = orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
     print(text)
     if args.output:
         args.output.write_text(text + "\n")
     # A client that died leaves the schedule incomplete: the run itself failed.
-    return 0 if not clients["missing"] else 1
+    missing = clients["missing"] or (baseline is not None and baseline["clients"]["missing"])
+    return 0 if not missing else 1
 
 
 if __name__ == "__main__":
