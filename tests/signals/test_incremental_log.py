@@ -36,7 +36,10 @@ def same(incremental: Snapshot, full: Snapshot) -> None:
     assert np.array_equal(a.grouped_order(), b.grouped_order())
     for user in range(full.users.size):
         assert np.array_equal(a.user_events(user), b.user_events(user)), user
-    assert np.allclose(incremental.popularity(14.0).scores, full.popularity(14.0).scores)
+    halflife = full.params.popularity_halflife_days
+    assert np.allclose(
+        incremental.popularity(halflife).scores, full.popularity(halflife).scores, rtol=1e-9
+    )
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -66,13 +69,22 @@ def test_appending_gives_the_log_a_full_build_gives(
             catalog = build_catalog(catalog_rows)
         elif action < 0.15:  # a user pushed through the users endpoint (no events yet)
             users = [*users, {"user_id": f"u{rng.integers(200):03d}y", "traits": {}}]
-        elif action < 0.18:  # the event type weights change
+        elif action < 0.18:  # the event type weights or half-lives change
             weights = tuple(float(w) for w in rng.random(5))
-            params = SignalParams(event_types=EventTypeTable(weights=weights))
+            halflives = (None, 3.0, None, 30.0, None) if rng.random() < 0.5 else (None,) * 5
+            params = SignalParams(
+                event_types=EventTypeTable(weights=weights, halflife_days=halflives)
+            )
+        elif action < 0.2:  # the namespace's popularity half-life changes
+            params = SignalParams(
+                event_types=params.event_types, popularity_halflife_days=float(rng.integers(1, 30))
+            )
         n = int(rng.integers(0, 25))
         clock += int(rng.integers(0, DAY))
         late = rng.random(n) < 0.2
         ts = clock - np.where(late, rng.integers(0, 5 * DAY, n), 0)
+        # Now and then an event dated ahead of the clock (it counts in full until reached).
+        ts = ts + np.where(rng.random(n) < 0.05, rng.integers(0, 3 * DAY, n), 0)
         user_ids = [f"u{k:03d}" for k in rng.integers(0, 60, n)]
         # A few events name items the catalogue does not have (yet).
         item_ids = [
@@ -130,3 +142,32 @@ def test_appends_reuse_storage_and_leave_earlier_logs_alone() -> None:
     assert np.shares_memory(third.log.item, fourth.log.item)
     assert third.log.order is second.log.order  # the base index is not sorted again
     assert len(first.log.item) == 50 and len(fourth.log.item) == 65
+
+
+def test_the_event_log_extends_in_place_and_frozen_copies_stay_as_they_were() -> None:
+    rng = np.random.default_rng(3)
+    log, records = EventLog(), []
+    frozen = []
+    for _ in range(30):
+        n = int(rng.integers(1, 40))
+        batch = [
+            {"user_id": f"u{u}", "item_id": f"i{i}", "type": int(t), "value": 1.0, "ts_us": NOW + k}
+            for k, (u, i, t) in enumerate(rng.integers(0, 9, (n, 3)))
+        ]
+        records += batch
+        log.append(
+            user_id=[r["user_id"] for r in batch],
+            item_id=[r["item_id"] for r in batch],
+            type=np.asarray([r["type"] for r in batch], dtype=np.int8),
+            value=np.ones(n, np.float32),
+            ts_us=np.asarray([r["ts_us"] for r in batch]),
+        )
+        frozen.append((log.frozen(), len(records)))
+    whole = EventLog.from_records(records)
+    for column in ("user", "item", "type", "value", "ts_us"):
+        assert np.array_equal(getattr(log, column), getattr(whole, column))
+    for copy, size in frozen:  # later appends wrote past their end only
+        expected = EventLog.from_records(records[:size])
+        assert np.array_equal(copy.item, expected.item) and np.array_equal(
+            copy.ts_us, expected.ts_us
+        )

@@ -7,7 +7,7 @@ same snapshot whether it came from the live store, in whatever order, or from a 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -22,6 +22,7 @@ from recsys.data.interactions import (
     reindex,
 )
 from recsys.signals.event_types import EventTypeTable, event_strength
+from recsys.signals.popularity import DecayedSums, advance_sums, decayed_sums
 from recsys.signals.snapshot import HeavySignals, SignalParams, Snapshot, build_snapshot
 
 
@@ -79,6 +80,8 @@ class EventLog:
     type: np.ndarray = field(default_factory=lambda: np.empty(0, np.int8))
     value: np.ndarray = field(default_factory=lambda: np.empty(0, np.float32))
     ts_us: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    # Spare capacity behind the arrays: an extend copies only what it adds (amortised).
+    _storage: LogColumns = field(default_factory=LogColumns, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.item)
@@ -96,11 +99,14 @@ class EventLog:
 
     def extend(self, chunks: Iterable[EventColumns]) -> int:
         """Append chunks of events in order (e.g. streamed from the store): each chunk's ids are
-        coded as it arrives and the arrays are joined once at the end, so the cost is linear in
-        the events and only one chunk's id strings are alive at a time. Returns the number of
-        events appended."""
-        users, items, types = [self.user], [self.item], [self.type]
-        values, stamps = [self.value], [self.ts_us]
+        coded as it arrives and the arrays are extended once at the end, so the cost is linear
+        in the events appended (not the log) and only one chunk's id strings are alive at a
+        time. Returns the number of events appended."""
+        users: list[np.ndarray] = []
+        items: list[np.ndarray] = []
+        types: list[np.ndarray] = []
+        values: list[np.ndarray] = []
+        stamps: list[np.ndarray] = []
         added = 0
         for chunk in chunks:
             if len(chunk.item_id) == 0:
@@ -112,11 +118,15 @@ class EventLog:
             stamps.append(np.asarray(chunk.ts_us, dtype=np.int64))
             added += len(chunk.item_id)
         if added:
-            self.user = np.concatenate(users)
-            self.item = np.concatenate(items)
-            self.type = np.concatenate(types)
-            self.value = np.concatenate(values)
-            self.ts_us = np.concatenate(stamps)
+            storage = self._storage
+            if storage.size != len(self):  # arrays set from elsewhere (an artifact's, mapped)
+                storage.reset()
+            self.user = storage.extend("user", self.user, np.concatenate(users))
+            self.item = storage.extend("item", self.item, np.concatenate(items))
+            self.type = storage.extend("type", self.type, np.concatenate(types))
+            self.value = storage.extend("value", self.value, np.concatenate(values))
+            self.ts_us = storage.extend("ts_us", self.ts_us, np.concatenate(stamps))
+            storage.size = len(self.item)
         return added
 
     def frozen(self) -> EventLog:
@@ -210,6 +220,9 @@ class _Chain:
     user_map: np.ndarray
     item_map: np.ndarray
     columns: LogColumns
+    # Popularity at the configured half-life, brought forward by each refresh (None: not yet).
+    popularity: DecayedSums | None = None
+    halflife_days: float = 0.0
 
 
 @dataclass
@@ -241,9 +254,13 @@ def assemble_snapshot(
     cache = cache or AssemblyCache()
     tables = cache.ids.of(catalog, users, events)
     table = tables.table
-    grown = None if as_of_us is not None else _grown(cache.chain, tables, events, params)
+    grown = (
+        None if as_of_us is not None else _grown(cache.chain, tables, events, params, catalog.size)
+    )
+    sums: DecayedSums | None = None
     if grown is not None:
-        log, strength = grown
+        log, strength, sums, first_new = grown
+        sums = _brought_forward(sums, first_new, log, strength, params, reference_us, catalog.size)
     else:
         user_map, item_map = tables.user_map, tables.item_map
         user = user_map[events.user] if len(events) else np.empty(0, np.int64)
@@ -271,7 +288,12 @@ def assemble_snapshot(
             user_map=tables.user_map,
             item_map=tables.item_map,
             columns=cache.chain.columns if grown is not None and cache.chain else LogColumns(),
+            popularity=sums,
+            halflife_days=params.popularity_halflife_days,
         )
+    popularity = None
+    if sums is not None:
+        popularity = (params.popularity_halflife_days, sums.scores(log.item, strength))
     return build_snapshot(
         catalog=catalog,
         users=table,
@@ -281,15 +303,54 @@ def assemble_snapshot(
         version=version,
         reuse=reuse if as_of_us is None else None,
         strength=strength,
+        popularity=popularity,
+    )
+
+
+def _brought_forward(
+    sums: DecayedSums | None,
+    first_new: int,
+    log: InteractionLog,
+    strength: np.ndarray,
+    params: SignalParams,
+    reference_us: int,
+    n_items: int,
+) -> DecayedSums:
+    """Popularity sums at `reference_us` over the whole log: `sums` (advanced, with the events
+    they lack added) when given and not ahead of it, else computed over the log once."""
+    if sums is not None and reference_us >= sums.reference_us:
+        return advance_sums(
+            sums,
+            item=log.item,
+            type=log.type,
+            strength=strength,
+            ts_us=log.ts_us,
+            first_new=first_new,
+            reference_us=reference_us,
+        )
+    return decayed_sums(
+        item=log.item,
+        type=log.type,
+        strength=strength,
+        ts_us=log.ts_us,
+        halflife_by_type=params.event_types.halflife_array(params.popularity_halflife_days),
+        reference_us=reference_us,
+        n_items=n_items,
     )
 
 
 def _grown(
-    chain: _Chain | None, tables: IdTables, events: EventLog, params: SignalParams
-) -> tuple[InteractionLog, np.ndarray] | None:
-    """The chain's log plus the events added to `events` since, with its strengths; None when
-    it cannot be extended (another event log, an event type table change, an item that left
-    the catalogue or joined it while events on it were waiting) and a full build is needed."""
+    chain: _Chain | None,
+    tables: IdTables,
+    events: EventLog,
+    params: SignalParams,
+    n_items: int,
+) -> tuple[InteractionLog, np.ndarray, DecayedSums | None, int] | None:
+    """The chain's log plus the events added to `events` since, with its strengths, its
+    popularity sums on the new indices (None: none for these parameters) and the position of
+    the first new event; None when it cannot be extended (another event log, an event type
+    table change, an item that left the catalogue or joined it while events on it were
+    waiting) and a full build is needed."""
     if (
         chain is None
         or chain.vocabularies[0] is not events.users
@@ -329,7 +390,24 @@ def _grown(
     )
     added = event_strength(type_, value, params.event_types)
     strength = chain.columns.extend("strength", strength, added)
-    return grown, strength
+    sums = chain.popularity
+    if sums is not None and chain.halflife_days != params.popularity_halflife_days:
+        sums = None
+    if sums is not None and (items is not None or sums.sums.shape[1] != n_items):
+        sums = _moved_sums(sums, items, n_items)
+    return grown, strength, sums, log.size
+
+
+def _moved_sums(sums: DecayedSums, items: np.ndarray | None, n_items: int) -> DecayedSums:
+    """Popularity sums on a changed catalogue (`items`: old index -> new, None: unchanged)."""
+    moved = np.zeros((sums.sums.shape[0], n_items), dtype=np.float64)
+    if items is None:
+        keep = min(n_items, sums.sums.shape[1])
+        moved[:, :keep] = sums.sums[:, :keep]
+    else:
+        referenced = np.flatnonzero(items >= 0)
+        moved[:, items[referenced]] = sums.sums[:, referenced]
+    return replace(sums, sums=moved)
 
 
 def _moved_indices(

@@ -65,6 +65,7 @@ class Snapshot:
         item_model: ItemModel | None = None,
         vector_index: VectorIndex | None = None,
         strength: np.ndarray | None = None,
+        popularity: tuple[float, np.ndarray] | None = None,
     ) -> None:
         self.catalog = catalog
         self.users = users
@@ -91,6 +92,12 @@ class Snapshot:
         if vector_index is not None:
             # Built over these very vectors by an earlier snapshot (see build_snapshot).
             self._memo[("vector_index",)] = vector_index
+        if popularity is not None:
+            # (half-life, scores) kept up to date by appending (see assemble.AssemblyCache).
+            halflife, scores = popularity
+            self._memo[("popularity", float(halflife))] = Popularity(
+                scores=scores, order=descending_order(scores)
+            )
         self._lock = threading.Lock()
 
     @property
@@ -246,10 +253,11 @@ def build_snapshot(
     version: dict[str, Any] | None = None,
     reuse: HeavySignals | None = None,
     strength: np.ndarray | None = None,
+    popularity: tuple[float, np.ndarray] | None = None,
 ) -> Snapshot:
     """Assemble and warm a snapshot. Caller embeddings win over learned vectors. With `reuse`
     (same catalogue), co-visitation and learned vectors are taken from it instead of rebuilt.
-    `strength`: the log's event strengths, when the caller has them."""
+    `strength`, `popularity` ((half-life, scores)): when the caller has them."""
     if strength is None:
         strength = event_strength(log.type, log.value, params.event_types)
     usable = reuse if reuse is not None and reuse.catalog is catalog else None
@@ -286,6 +294,7 @@ def build_snapshot(
             usable.vector_index if usable is not None and vectors is usable.item_vectors else None
         ),
         strength=strength,
+        popularity=popularity,
     ).warm()
 
 
