@@ -32,3 +32,15 @@ def test_vector_recall_reports_the_indexed_search_against_the_exact_one() -> Non
     )
     assert document["clusters"] > 10 and document["users_with_vectors"] > 0
     assert 0.0 <= document["recall_min"] <= document["recall_mean"] <= 1.0
+
+
+def test_refresh_reports_appending_against_rebuilding() -> None:
+    document = run(
+        "refresh.py",
+        *("--events", "20000", "--items", "300", "--users", "500", "--repeats", "3"),
+    )
+    assert document["sizes"]["events"] == 20000 + 9 * 10  # three cases x three refreshes x 10
+    for case in ("append", "new_user", "full_rebuild"):
+        figures = document["refresh"][case]
+        assert 0 < figures["median_ms"] <= figures["max_ms"]
+    assert document["speedup_append_vs_full"] > 0

@@ -42,3 +42,17 @@ def test_remapped_signals_match_the_original_by_item_id() -> None:
     # i03's own row and column are gone, so scores agree except for its contribution.
     assert np.corrcoef(scores_old, scores_new)[0, 1] > 0.99
     assert moved.item_model.position[new_i("a-new")] == -1
+
+
+def test_an_attribute_edit_or_an_added_item_keeps_the_matrices_themselves() -> None:
+    # Mapped from an artifact, they stay shared between workers instead of being copied.
+    snapshot = shop_snapshot()
+    heavy = heavy_signals_of(snapshot, built_at=0.0)
+    repriced = build_catalog([{**i, "price": 1.0} for i in shop_items()])
+    edited = remap_heavy(heavy, repriced)
+    assert edited.catalog is repriced
+    assert edited.covisitation is heavy.covisitation
+    assert edited.item_model.weights is heavy.item_model.weights
+    assert edited.item_vectors is heavy.item_vectors
+    grown = remap_heavy(heavy, build_catalog([*shop_items(), {"item_id": "zz-new"}]))
+    assert grown.item_model.weights is heavy.item_model.weights

@@ -63,6 +63,8 @@ HEAVY_GROWTH = 0.10
 BUILD_WAIT_S = 120.0
 ARTIFACT_POLL_S = 0.2
 HEAVY_MAX_AGE_S = 30.0
+# Refresh passes are at least this far apart (writes made here wake the loop at once).
+MIN_REFRESH_GAP_S = 0.2
 AS_OF_CACHE = 4
 # Namespaces nobody ranked in for this long are dropped from memory (rebuilt on next use), and
 # at most MAX_NAMESPACES are kept (least recently used first out): every kept namespace is
@@ -407,8 +409,13 @@ class SnapshotRegistry:
 
     def _refresh_loop(self) -> None:
         next_trim = 0.0
+        last_pass = -MIN_REFRESH_GAP_S
         while not self._stop.is_set():
             self._wake.wait(self.poll_interval_s)
+            # A burst of writes here wakes the loop once per write: one pass per gap serves
+            # them all, well within the freshness promise, instead of a pass per write.
+            self._stop.wait(max(0.0, last_pass + MIN_REFRESH_GAP_S - time.monotonic()))
+            last_pass = time.monotonic()
             self._wake.clear()
             self._evict_idle()
             if time.monotonic() >= next_trim:

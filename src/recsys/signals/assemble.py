@@ -23,6 +23,7 @@ from recsys.data.interactions import (
 )
 from recsys.signals.event_types import EventTypeTable, event_strength
 from recsys.signals.popularity import DecayedSums, advance_sums, decayed_sums
+from recsys.signals.recent_covisitation import RecentPairs, recent_pairs
 from recsys.signals.snapshot import HeavySignals, SignalParams, Snapshot, build_snapshot
 
 
@@ -223,6 +224,10 @@ class _Chain:
     # Popularity at the configured half-life, brought forward by each refresh (None: not yet).
     popularity: DecayedSums | None = None
     halflife_days: float = 0.0
+    # Strength per item over the whole log (co-visitation's normaliser).
+    occurrence: np.ndarray | None = None
+    # Co-visitation pairs of the events since the reused heavy signals were built.
+    recent: RecentPairs | None = None
 
 
 @dataclass
@@ -258,9 +263,16 @@ def assemble_snapshot(
         None if as_of_us is not None else _grown(cache.chain, tables, events, params, catalog.size)
     )
     sums: DecayedSums | None = None
+    occurrence: np.ndarray | None = None
     if grown is not None:
-        log, strength, sums, first_new = grown
-        sums = _brought_forward(sums, first_new, log, strength, params, reference_us, catalog.size)
+        log, strength, first_new = grown.log, grown.strength, grown.first_new
+        sums = _brought_forward(
+            grown.sums, first_new, log, strength, params, reference_us, catalog.size
+        )
+        if grown.occurrence is not None:
+            occurrence = grown.occurrence + np.bincount(
+                log.item[first_new:], weights=strength[first_new:], minlength=catalog.size
+            )
     else:
         user_map, item_map = tables.user_map, tables.item_map
         user = user_map[events.user] if len(events) else np.empty(0, np.int64)
@@ -277,6 +289,26 @@ def assemble_snapshot(
             n_users=table.size,
         )
         strength = event_strength(log.type, log.value, params.event_types)
+    reuse = reuse if as_of_us is None else None
+    recent = None
+    if reuse is not None and reuse.catalog is catalog and log.size > reuse.event_count:
+        if occurrence is None:
+            occurrence = np.bincount(log.item, weights=strength, minlength=catalog.size)
+        previous = grown.recent if grown is not None else None
+        if previous is not None and previous.since != reuse.event_count:
+            previous = None
+        recent = recent_pairs(
+            log,
+            strength,
+            previous=previous,
+            since=reuse.event_count,
+            window_days=params.covis_window_days,
+            max_lag=params.covis_max_lag,
+        )
+        reuse = replace(
+            reuse,
+            covisitation=recent.added_to(reuse.covisitation, occurrence, catalog.size),
+        )
     if as_of_us is None:
         cache.chain = _Chain(
             log=log,
@@ -290,6 +322,8 @@ def assemble_snapshot(
             columns=cache.chain.columns if grown is not None and cache.chain else LogColumns(),
             popularity=sums,
             halflife_days=params.popularity_halflife_days,
+            occurrence=occurrence,
+            recent=recent,
         )
     popularity = None
     if sums is not None:
@@ -301,7 +335,7 @@ def assemble_snapshot(
         params=params,
         reference_us=reference_us if as_of_us is None else min(reference_us, as_of_us),
         version=version,
-        reuse=reuse if as_of_us is None else None,
+        reuse=reuse,
         strength=strength,
         popularity=popularity,
     )
@@ -339,18 +373,28 @@ def _brought_forward(
     )
 
 
+@dataclass(frozen=True, eq=False)
+class _Growth:
+    """The chain's log grown by the new events, and what it kept that still applies."""
+
+    log: InteractionLog
+    strength: np.ndarray
+    first_new: int  # position of the first new event
+    sums: DecayedSums | None  # popularity sums on the current indices, before the new events
+    occurrence: np.ndarray | None  # strength per item, likewise
+    recent: RecentPairs | None  # recent co-visitation pairs, likewise
+
+
 def _grown(
     chain: _Chain | None,
     tables: IdTables,
     events: EventLog,
     params: SignalParams,
     n_items: int,
-) -> tuple[InteractionLog, np.ndarray, DecayedSums | None, int] | None:
-    """The chain's log plus the events added to `events` since, with its strengths, its
-    popularity sums on the new indices (None: none for these parameters) and the position of
-    the first new event; None when it cannot be extended (another event log, an event type
-    table change, an item that left the catalogue or joined it while events on it were
-    waiting) and a full build is needed."""
+) -> _Growth | None:
+    """The chain's log plus the events added to `events` since; None when it cannot be
+    extended (another event log, an event type table change, an item that left the catalogue
+    or joined it while events on it were waiting) and a full build is needed."""
     if (
         chain is None
         or chain.vocabularies[0] is not events.users
@@ -395,7 +439,17 @@ def _grown(
         sums = None
     if sums is not None and (items is not None or sums.sums.shape[1] != n_items):
         sums = _moved_sums(sums, items, n_items)
-    return grown, strength, sums, log.size
+    catalogue_same = items is None and (
+        chain.occurrence is not None and len(chain.occurrence) == n_items
+    )
+    return _Growth(
+        log=grown,
+        strength=strength,
+        first_new=log.size,
+        sums=sums,
+        occurrence=chain.occurrence if catalogue_same else None,
+        recent=chain.recent if catalogue_same else None,
+    )
 
 
 def _moved_sums(sums: DecayedSums, items: np.ndarray | None, n_items: int) -> DecayedSums:

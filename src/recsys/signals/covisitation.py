@@ -34,9 +34,9 @@ def covisitation_matrix(
     it = item[order]
     t = ts_us[order]
     s = strength[order].astype(np.float64)
-    rows: list[np.ndarray] = []
-    cols: list[np.ndarray] = []
-    vals: list[np.ndarray] = []
+    # Summed lag by lag: the pairs of all lags at once (both directions, with repeats) would
+    # be the build's largest allocation by far on a big log.
+    matrix = sp.csr_matrix((n_items, n_items), dtype=np.float64)
     for lag in range(1, max_lag + 1):
         if lag >= len(order):
             break
@@ -45,17 +45,20 @@ def covisitation_matrix(
         pair &= (s[a] > 0) & (s[b] > 0)
         if not pair.any():
             continue
+        first, second = it[a][pair], it[b][pair]
         weight = np.sqrt(s[a][pair] * s[b][pair]) / lag
-        rows += [it[a][pair], it[b][pair]]
-        cols += [it[b][pair], it[a][pair]]
-        vals += [weight, weight]
-    if not rows:
+        del pair
+        lagged = sp.csr_matrix(
+            (
+                np.concatenate((weight, weight)),
+                (np.concatenate((first, second)), np.concatenate((second, first))),
+            ),
+            shape=(n_items, n_items),
+        )
+        del first, second, weight
+        matrix = matrix + lagged
+    if matrix.nnz == 0:
         return sp.csr_matrix((n_items, n_items), dtype=np.float32)
-    matrix = sp.coo_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(n_items, n_items),
-    ).tocsr()
-    matrix.sum_duplicates()
     occurrence = np.bincount(item, weights=strength, minlength=n_items)
     norm = np.sqrt(np.maximum(occurrence, 1e-12))
     coo = matrix.tocoo()

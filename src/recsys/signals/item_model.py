@@ -68,7 +68,8 @@ class ItemModel:
         return ItemModel(
             head=moved[kept].astype(np.int64),
             position=position,
-            weights=self.weights[np.ix_(kept, kept)],
+            # Nothing dropped: the same matrix (an artifact's stays mapped, not copied).
+            weights=self.weights if len(kept) == len(moved) else self.weights[np.ix_(kept, kept)],
         )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -303,6 +303,9 @@ def remap_heavy(heavy: HeavySignals, catalog: Catalog) -> HeavySignals:
     at once instead of after a full rebuild. Removed items drop out; new items have no heavy
     evidence yet (they have no events either until the log grows, which schedules a rebuild)."""
     old_ids = heavy.catalog.item_ids
+    if len(old_ids) == catalog.size and np.array_equal(old_ids, catalog.item_ids):
+        # Only attributes changed (a price, availability): every index still holds.
+        return replace(heavy, catalog=catalog)
     new_index = np.fromiter(
         (catalog.index.get(str(item_id), -1) for item_id in old_ids),
         dtype=np.int64,
