@@ -291,7 +291,12 @@ def assemble_snapshot(
         strength = event_strength(log.type, log.value, params.event_types)
     reuse = reuse if as_of_us is None else None
     recent = None
-    if reuse is not None and reuse.catalog is catalog and log.size > reuse.event_count:
+    if (
+        reuse is not None
+        and not reuse.placeholder
+        and reuse.catalog is catalog
+        and log.size > reuse.event_count
+    ):
         if occurrence is None:
             occurrence = np.bincount(log.item, weights=strength, minlength=catalog.size)
         previous = grown.recent if grown is not None else None

@@ -241,6 +241,8 @@ class HeavySignals:
     built_at: float  # monotonic seconds
     # The nearest-item index over `item_vectors` (None: not built, or not worth it).
     vector_index: VectorIndex | None = None
+    # Stands in while the real ones are built (`no_heavy`): nothing is added to it.
+    placeholder: bool = False
 
 
 def build_snapshot(
@@ -342,6 +344,7 @@ def no_heavy(catalog: Catalog) -> HeavySignals:
         item_vectors=None,
         event_count=0,
         built_at=0.0,
+        placeholder=True,
     )
 
 
