@@ -97,7 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return time.perf_counter() - t0
 
-    refresh(True)  # the first refresh with the kept log reads the whole log once
+    # The first refresh keeps the log; the next one computes the popularity sums and the
+    # item totals over the whole log once. From then on refreshes append.
+    refresh(True)
+    add(args.batch)
+    refresh(True)
 
     def timed(prepare: Callable[[int], None], kept: bool) -> dict[str, float]:
         seconds = []

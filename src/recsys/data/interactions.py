@@ -15,7 +15,7 @@ class UserTable:
 
     user_ids: tuple[str, ...]
     index: Mapping[str, int]
-    traits: tuple[Mapping[str, Any], ...]
+    traits: Mapping[str, Mapping[str, Any]]  # by user_id; users without traits are absent
 
     @property
     def size(self) -> int:

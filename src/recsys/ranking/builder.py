@@ -31,8 +31,7 @@ def user_traits(snapshot: Snapshot, user_id: str | None) -> dict[str, Any]:
     """A known user's traits (empty for an unknown or anonymous user)."""
     if not user_id:
         return {}
-    index = snapshot.users.index.get(user_id)
-    return dict(snapshot.users.traits[index]) if index is not None else {}
+    return dict(snapshot.users.traits.get(user_id) or {})
 
 
 def build_request(

@@ -168,7 +168,7 @@ class IdTables:
 
     _user_sources: tuple[Any, ...] = ()
     _item_sources: tuple[Any, ...] = ()
-    table: UserTable = field(default_factory=lambda: UserTable((), {}, ()))
+    table: UserTable = field(default_factory=lambda: UserTable((), {}, {}))
     user_map: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     item_map: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
 
@@ -180,15 +180,25 @@ class IdTables:
         # events were deleted) codes ids differently even when it has as many of them.
         user_sources = (users, events.users, len(events.users.ids))
         if not _same(self._user_sources, user_sources):
-            traits = {u["user_id"]: dict(u.get("traits") or {}) for u in users}
-            user_ids = sorted(set(traits) | set(events.users.ids))
-            self.table = UserTable(
-                user_ids=tuple(user_ids),
-                index={user_id: i for i, user_id in enumerate(user_ids)},
-                traits=tuple(traits.get(user_id, {}) for user_id in user_ids),
+            known = len(self.user_map)
+            held = self._user_sources
+            if not (held and held[0] is users and held[1] is events.users):
+                given = {u["user_id"]: u.get("traits") or {} for u in users}
+                user_ids = sorted(set(given) | set(events.users.ids))
+                traits: Mapping[str, Mapping[str, Any]] = {k: v for k, v in given.items() if v}
+            else:
+                # Only new ids in the event log: merge them into the sorted table (Timsort
+                # takes the sorted run and the few new ones in about linear time, in C).
+                traits = self.table.traits  # the same users list: the same traits
+                fresh = [u for u in events.users.ids[known:] if u not in self.table.index]
+                user_ids = sorted([*self.table.user_ids, *fresh])
+            index = dict(zip(user_ids, range(len(user_ids)), strict=True))
+            self.table = UserTable(user_ids=tuple(user_ids), index=index, traits=traits)
+            self.user_map = np.fromiter(
+                map(index.__getitem__, events.users.ids),
+                dtype=np.int64,
+                count=len(events.users.ids),
             )
-            index = self.table.index
-            self.user_map = np.asarray([index[u] for u in events.users.ids], dtype=np.int64)
             self._user_sources = user_sources
         item_sources = (catalog, events.items, len(events.items.ids))
         if not _same(self._item_sources, item_sources):
@@ -426,8 +436,6 @@ def _grown(
     keep = item >= 0
     type_, value = events.type[new][keep], events.value[new][keep]
     strength = chain.strength
-    if log is not chain.log:
-        chain.columns.reset()  # the chain's storage holds the old indices
     grown = append_events(
         log,
         chain.columns,
