@@ -48,6 +48,8 @@ def test_upsert_inserts_then_replaces_every_field(store: Store, org: str) -> Non
     rows = by_id(all_items(store, org, NS))
     assert sorted(rows) == ["a", "b"]
     expected = {**replacement, "org_id": org, "namespace": NS}
+    # Each row carries the catalogue version of the write that last set it.
+    assert rows["a"].pop("catalog_version") > rows["b"]["catalog_version"] > 0
     assert rows["a"] == expected
     assert rows["b"]["title"] == "title b"
 

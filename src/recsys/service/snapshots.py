@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from sqlalchemy import Connection
 
 from recsys.config.knobs import KnobValues
 from recsys.data.catalog import Catalog, build_catalog
@@ -45,6 +46,7 @@ from recsys.store.control import load_policy_rows
 from recsys.store.loading import (
     EventBatch,
     NamespaceVersions,
+    count_items,
     load_items,
     load_users,
     namespace_versions,
@@ -111,6 +113,10 @@ class _Namespace:
     lock: threading.Lock = field(default_factory=threading.Lock)
     versions: NamespaceVersions | None = None
     catalog: Catalog | None = None
+    # The catalogue's rows by item_id, and the newest catalogue version among them: a
+    # catalogue edit reads only the rows written after it.
+    item_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    items_version: int = 0
     users: list[dict[str, Any]] = field(default_factory=list)
     events: EventLog = field(default_factory=EventLog)
     cache: AssemblyCache = field(default_factory=AssemblyCache)
@@ -587,7 +593,7 @@ class SnapshotRegistry:
                     state.heavy_dirty = True
                 state.params = params
             if previous is None or versions is None or versions.catalog != previous.catalog:
-                state.catalog = build_catalog(load_items(conn, org_id=org_id, namespace=namespace))
+                state.catalog = self._catalogue(conn, state)
             if previous is None or versions is None or versions.users != previous.users:
                 state.users = load_users(conn, org_id=org_id, namespace=namespace)
             if previous is not None and versions is not None and versions.reset != previous.reset:
@@ -622,6 +628,24 @@ class SnapshotRegistry:
         state.versions = versions
         state.as_of.clear()
         return True
+
+    def _catalogue(self, conn: Connection, state: _Namespace) -> Catalog:
+        """The catalogue as the store has it now, reading only the rows written since the last
+        read (all of them the first time, or when items were deleted meanwhile)."""
+        org_id, namespace = state.key
+        known = state.item_rows if state.items_version else {}
+        changed = load_items(
+            conn, org_id=org_id, namespace=namespace, after_version=state.items_version
+        )
+        rows = {**known, **{row["item_id"]: row for row in changed}}
+        if known and len(rows) != count_items(conn, org_id=org_id, namespace=namespace):
+            # Items were deleted (a deletion leaves no row to read): read them all.
+            changed = load_items(conn, org_id=org_id, namespace=namespace)
+            rows = {row["item_id"]: row for row in changed}
+        newest = max((int(row["catalog_version"]) for row in changed), default=0)
+        state.item_rows = rows
+        state.items_version = max(newest, state.items_version if known else 0)
+        return build_catalog(rows.values())
 
     def _assemble(
         self, state: _Namespace, *, version: dict[str, Any] | None, reuse: HeavySignals | None

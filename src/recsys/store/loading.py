@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from sqlalchemy import JSON, Connection, select
+from sqlalchemy import JSON, Connection, func, select
 
 from recsys.store.schema import items, namespaces
 
@@ -50,13 +50,21 @@ def list_namespaces(conn: Connection, *, org_id: str | None = None) -> list[tupl
     return [(str(org), str(namespace)) for org, namespace in conn.execute(query)]
 
 
-def load_items(conn: Connection, *, org_id: str, namespace: str) -> list[dict[str, Any]]:
-    """Every item row, through the driver's cursor (see `load_users`)."""
+def load_items(
+    conn: Connection, *, org_id: str, namespace: str, after_version: int = 0
+) -> list[dict[str, Any]]:
+    """Every item row, or with `after_version` those written by a catalogue write after that
+    version (their `catalog_version` is higher), through the driver's cursor (see
+    `load_users`)."""
     names = [column.name for column in items.columns]
     decode = {column.name for column in items.columns if isinstance(column.type, JSON)}
     p = "%s" if conn.dialect.name == "postgresql" else "?"
     sql = f"SELECT {', '.join(names)} FROM items WHERE org_id = {p} AND namespace = {p}"
-    rows = _fetch_all(conn, sql, (org_id, namespace))
+    params: tuple[Any, ...] = (org_id, namespace)
+    if after_version:
+        sql += f" AND catalog_version > {p}"
+        params += (after_version,)
+    rows = _fetch_all(conn, sql, params)
     out = []
     for row in rows:
         item = dict(zip(names, row, strict=True))
@@ -65,6 +73,16 @@ def load_items(conn: Connection, *, org_id: str, namespace: str) -> list[dict[st
         item["available"] = bool(item["available"])  # 0/1 on SQLite
         out.append(item)
     return out
+
+
+def count_items(conn: Connection, *, org_id: str, namespace: str) -> int:
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(items)
+            .where(items.c.org_id == org_id, items.c.namespace == namespace)
+        ).scalar_one()
+    )
 
 
 def load_users(conn: Connection, *, org_id: str, namespace: str) -> list[dict[str, Any]]:

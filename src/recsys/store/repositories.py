@@ -135,17 +135,24 @@ def upsert_items(
     if not rows:
         return 0
     lock_namespace(conn, org_id=org_id, namespace=namespace)
-    values = [{**row, "org_id": org_id, "namespace": namespace} for row in _by_key(rows, "item_id")]
+    # The version first: the rows carry it (see schema.items.catalog_version).
+    bump_versions(conn, org_id, namespace, "catalog_version")
+    version = conn.execute(
+        select(namespaces.c.catalog_version).where(*_scope(namespaces, org_id, namespace))
+    ).scalar_one()
+    values = [
+        {**row, "org_id": org_id, "namespace": namespace, "catalog_version": version}
+        for row in _by_key(rows, "item_id")
+    ]
     stmt = dialect_insert(conn, items)
     fields = (*_ITEM_FIELDS, "created_at_us") if replace_created_at else _ITEM_FIELDS
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=["org_id", "namespace", "item_id"],
-            set_={name: stmt.excluded[name] for name in fields},
+            set_={name: stmt.excluded[name] for name in (*fields, "catalog_version")},
         ),
         values,
     )
-    bump_versions(conn, org_id, namespace, "catalog_version")
     return len(values)
 
 

@@ -80,6 +80,9 @@ items = Table(
     Column("description", Text, nullable=True),
     Column("created_at_us", BigInteger, nullable=False),
     Column("updated_at_us", BigInteger, nullable=False),
+    # The namespace's catalog_version of the write that last set this row: a serving process
+    # reads only the rows newer than those it has (0: written before this column existed).
+    Column("catalog_version", BigInteger, nullable=False, server_default="0"),
 )
 
 users = Table(
