@@ -41,8 +41,7 @@ def covisitation_matrix(
         if lag >= len(order):
             break
         a, b = slice(0, len(order) - lag), slice(lag, len(order))
-        pair = (u[a] == u[b]) & (it[a] != it[b]) & ((t[b] - t[a]) <= window_us)
-        pair &= (s[a] > 0) & (s[b] > 0)
+        pair = lag_pairs(u, it, t, s, lag, window_us)
         if not pair.any():
             continue
         first, second = it[a][pair], it[b][pair]
@@ -66,6 +65,24 @@ def covisitation_matrix(
     return _top_per_row(coo.row, coo.col, data, n_items, max_neighbors)
 
 
+def lag_pairs(
+    user: np.ndarray,
+    item: np.ndarray,
+    ts_us: np.ndarray,
+    strength: np.ndarray,
+    lag: int,
+    window_us: float,
+) -> np.ndarray:
+    """Over events grouped by user in time order: True at i when events i and i + lag pair
+    (same user, different items, within the window, both with positive strength). The one
+    rule of the full build and of the recent pairs; each pair weighs
+    sqrt(strength_i x strength_i+lag) / lag."""
+    a, b = slice(0, len(user) - lag), slice(lag, len(user))
+    pair = (user[a] == user[b]) & (item[a] != item[b]) & ((ts_us[b] - ts_us[a]) <= window_us)
+    pair &= (strength[a] > 0) & (strength[b] > 0)
+    return pair
+
+
 def _top_per_row(
     rows: np.ndarray, cols: np.ndarray, data: np.ndarray, n: int, keep: int
 ) -> sp.csr_matrix:
@@ -78,4 +95,4 @@ def _top_per_row(
     return sp.csr_matrix((data[mask].astype(np.float32), (rows[mask], cols[mask])), shape=(n, n))
 
 
-__all__ = ["covisitation_matrix"]
+__all__ = ["covisitation_matrix", "lag_pairs"]

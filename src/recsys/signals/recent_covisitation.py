@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys.data.interactions import InteractionLog
+from recsys.signals.covisitation import lag_pairs
 from recsys.signals.popularity import DAY_US
 
 
@@ -92,8 +93,7 @@ def _pairs(
     vals: list[np.ndarray] = []
     for lag in range(1, min(lags, len(positions) - 1) + 1):
         a, b = slice(0, len(positions) - lag), slice(lag, len(positions))
-        pair = (u[a] == u[b]) & (it[a] != it[b]) & ((t[b] - t[a]) <= window_us)
-        pair &= (s[a] > 0) & (s[b] > 0)
+        pair = lag_pairs(u, it, t, s, lag, window_us)
         pair &= np.maximum(positions[a], positions[b]) >= first_new
         if not pair.any():
             continue
