@@ -18,9 +18,8 @@ HOUR = 3_600_000_000
 
 
 def dense(pairs: RecentPairs, n: int) -> np.ndarray:
-    out = np.zeros((n, n))
-    np.add.at(out, (pairs.rows, pairs.cols), pairs.weights)
-    return out
+    assert pairs.raw.shape == (n, n)
+    return pairs.raw.toarray()
 
 
 def test_step_by_step_equals_all_at_once() -> None:
@@ -46,23 +45,47 @@ def test_step_by_step_equals_all_at_once() -> None:
     since = 150
     whole_log, whole_strength = log_of(n_events)
     at_once = recent_pairs(
-        whole_log, whole_strength, previous=None, since=since, window_days=3.0, max_lag=3
+        whole_log,
+        whole_strength,
+        previous=None,
+        since=since,
+        window_days=3.0,
+        max_lag=3,
+        n_items=n_items,
     )
     stepped = None
     for k in (200, 201, 260, 330, n_events):
         log, strength = log_of(k)
         stepped = recent_pairs(
-            log, strength, previous=stepped, since=since, window_days=3.0, max_lag=3
+            log,
+            strength,
+            previous=stepped,
+            since=since,
+            window_days=3.0,
+            max_lag=3,
+            n_items=n_items,
         )
     assert stepped is not None and stepped.covered == n_events
     assert np.allclose(dense(stepped, n_items), dense(at_once, n_items))
     # ... and they are the whole log's pairs minus those of the log before `since`.
     before_log, before_strength = log_of(since)
     everything = recent_pairs(
-        whole_log, whole_strength, previous=None, since=0, window_days=3.0, max_lag=3
+        whole_log,
+        whole_strength,
+        previous=None,
+        since=0,
+        window_days=3.0,
+        max_lag=3,
+        n_items=n_items,
     )
     older = recent_pairs(
-        before_log, before_strength, previous=None, since=0, window_days=3.0, max_lag=3
+        before_log,
+        before_strength,
+        previous=None,
+        since=0,
+        window_days=3.0,
+        max_lag=3,
+        n_items=n_items,
     )
     assert dense(at_once, n_items).sum() > 0
     assert np.allclose(dense(at_once, n_items), dense(everything, n_items) - dense(older, n_items))

@@ -319,11 +319,9 @@ def assemble_snapshot(
             since=reuse.event_count,
             window_days=params.covis_window_days,
             max_lag=params.covis_max_lag,
+            n_items=catalog.size,
         )
-        reuse = replace(
-            reuse,
-            covisitation=recent.added_to(reuse.covisitation, occurrence, catalog.size),
-        )
+        reuse = replace(reuse, covisitation=recent.added_to(reuse.covisitation, occurrence))
     if as_of_us is None:
         cache.chain = _Chain(
             log=log,

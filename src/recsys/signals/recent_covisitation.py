@@ -25,24 +25,20 @@ from recsys.signals.popularity import DAY_US
 @dataclass(frozen=True, eq=False)
 class RecentPairs:
     """Raw (unnormalised, symmetric) pair weights of the events at log positions `since` up
-    to `covered`, as coordinate lists."""
+    to `covered`, summed per item pair: its size follows the distinct pairs, not the events."""
 
     since: int
     covered: int
-    rows: np.ndarray  # int64
-    cols: np.ndarray  # int64
-    weights: np.ndarray  # float64
+    raw: sp.csr_matrix  # float64, items x items
 
-    def added_to(self, full: sp.csr_matrix, occurrence: np.ndarray, n_items: int) -> sp.csr_matrix:
+    def added_to(self, full: sp.csr_matrix, occurrence: np.ndarray) -> sp.csr_matrix:
         """`full` plus these pairs normalised by sqrt(occurrence_i x occurrence_j)."""
-        if len(self.rows) == 0:
+        if self.raw.nnz == 0:
             return full
         norm = np.sqrt(np.maximum(occurrence, 1e-12))
-        values = self.weights / (norm[self.rows] * norm[self.cols])
-        recent = sp.csr_matrix(
-            (values.astype(np.float32), (self.rows, self.cols)), shape=(n_items, n_items)
-        )
-        recent.sum_duplicates()
+        coo = self.raw.tocoo()
+        values = (coo.data / (norm[coo.row] * norm[coo.col])).astype(np.float32)
+        recent = sp.csr_matrix((values, (coo.row, coo.col)), shape=self.raw.shape)
         return (full + recent).tocsr()
 
 
@@ -54,6 +50,7 @@ def recent_pairs(
     since: int,
     window_days: float,
     max_lag: int,
+    n_items: int,
 ) -> RecentPairs:
     """`previous` (covering positions since..previous.covered) extended with the pairs of the
     events after it, or, without one, the pairs of every event from `since` on."""
@@ -62,11 +59,9 @@ def recent_pairs(
     rows, cols, weights = _pairs(
         log, strength, new_users, first_new=first_new, window_us=window_days * DAY_US, lags=max_lag
     )
-    if previous is not None:
-        rows = np.concatenate((previous.rows, rows))
-        cols = np.concatenate((previous.cols, cols))
-        weights = np.concatenate((previous.weights, weights))
-    return RecentPairs(since=since, covered=log.size, rows=rows, cols=cols, weights=weights)
+    added = sp.csr_matrix((weights, (rows, cols)), shape=(n_items, n_items))
+    raw = added if previous is None else (previous.raw + added).tocsr()
+    return RecentPairs(since=since, covered=log.size, raw=raw)
 
 
 def _pairs(
