@@ -141,7 +141,7 @@ def create_app(
         git_commit=settings.git_commit or _git_commit(),
         knobs=knobs,
         snapshots=snapshots,
-        writes=Writes(store, snapshots.notify_write),
+        writes=Writes(store, snapshots.notify_write, on_events=snapshots.notify_events),
         audit=DecisionRecorder(
             store,
             sample=settings.audit_sample,

@@ -193,6 +193,7 @@ class SnapshotRegistry:
         self._namespaces: OrderedDict[Key, _Namespace] = OrderedDict()  # least recent first
         self._registry_lock = threading.Lock()
         self._wake = threading.Event()
+        self._urgent = threading.Event()  # a wake that skips the gap between refresh passes
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._heavy_thread: threading.Thread | None = None
@@ -235,6 +236,7 @@ class SnapshotRegistry:
 
     def stop(self) -> None:
         self._stop.set()
+        self._urgent.set()
         self._wake.set()
         self._heavy_wake.set()
         for thread in (self._thread, self._heavy_thread):
@@ -344,7 +346,15 @@ class SnapshotRegistry:
             return Served(snapshot, state.policy)
 
     def notify_write(self, org_id: str, namespace: str) -> None:
-        """A write to this namespace committed here: refresh soon rather than at the next poll."""
+        """A write to this namespace committed here: refresh now rather than at the next poll
+        (a rule, a config, the catalogue: whoever made it may ask for a ranking next)."""
+        if (org_id, namespace) in self._namespaces:
+            self._urgent.set()
+            self._wake.set()
+
+    def notify_events(self, org_id: str, namespace: str) -> None:
+        """Events committed here: refresh soon, with the events of the next MIN_REFRESH_GAP_S
+        (a stream of event batches costs a refresh per gap, not one per batch)."""
         if (org_id, namespace) in self._namespaces:
             self._wake.set()
 
@@ -418,10 +428,11 @@ class SnapshotRegistry:
         last_pass = -MIN_REFRESH_GAP_S
         while not self._stop.is_set():
             self._wake.wait(self.poll_interval_s)
-            # A burst of writes here wakes the loop once per write: one pass per gap serves
-            # them all, well within the freshness promise, instead of a pass per write.
-            self._stop.wait(max(0.0, last_pass + MIN_REFRESH_GAP_S - time.monotonic()))
+            # A stream of event batches wakes the loop once per batch: one pass per gap serves
+            # them all, well within the freshness promise. Other writes made here go at once.
+            self._urgent.wait(max(0.0, last_pass + MIN_REFRESH_GAP_S - time.monotonic()))
             last_pass = time.monotonic()
+            self._urgent.clear()
             self._wake.clear()
             self._evict_idle()
             if time.monotonic() >= next_trim:

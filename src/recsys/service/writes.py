@@ -36,9 +36,17 @@ MAX_GROUP_SIZE = 20_000
 
 
 class Writes:
-    def __init__(self, store: Store, on_commit: Callable[[str, str], None]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        on_commit: Callable[[str, str], None],
+        on_events: Callable[[str, str], None] | None = None,
+    ) -> None:
+        """`on_commit` hears of every committed transaction, `on_events` (default: the same) of
+        the hot writes of `run()` instead: listeners may take those more lazily."""
         self.store = store
         self.on_commit = on_commit
+        self.on_events = on_events or on_commit
         self._writer: _GroupWriter | None = None
         self._writer_lock = threading.Lock()
         self._closed = False
@@ -77,8 +85,10 @@ class Writes:
             writer.stop()
 
     def _run_alone(self, org_id: str, namespace: str, work: Callable[[Connection], T]) -> T:
-        with self.transaction(org_id, namespace) as conn:
-            return work(conn)
+        with self.store.write() as conn:
+            result = work(conn)
+        self.on_events(org_id, namespace)
+        return result
 
     def _group_writer(self) -> _GroupWriter:
         writer = self._writer
@@ -87,7 +97,7 @@ class Writes:
                 if self._closed:
                     raise RuntimeError("writes are closed")
                 if self._writer is None:
-                    self._writer = _GroupWriter(self.store, self.on_commit)
+                    self._writer = _GroupWriter(self.store, self.on_events)
                 writer = self._writer
         return writer
 
