@@ -18,10 +18,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-import orjson
-
 import serving  # bench/serving.py: this script's directory is on sys.path
-from machine import machine_info
+from machine import emit, machine_info
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 
@@ -94,10 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     document["p50_vs_first"] = [
         round(size["in_process"]["p50_ms"] / first, 3) for size in document["sizes"]
     ]
-    text = orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
-    print(text)
-    if args.output:
-        args.output.write_text(text + "\n")
+    emit(document, args.output)
     return 0
 
 

@@ -55,6 +55,7 @@ from typing import Any
 import orjson
 
 from machine import (  # bench/machine.py: this script's directory is on sys.path
+    emit,
     fresh_store,
     int_list,
     machine_info,
@@ -902,10 +903,7 @@ def summarise(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _emit(document: dict[str, Any], output: Path | None, *, ok: bool) -> int:
-    text = orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
-    print(text)
-    if output:
-        output.write_text(text + "\n")
+    emit(document, output)
     return 0 if ok else 1
 
 

@@ -14,9 +14,11 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 
 def source_info() -> dict[str, Any]:
@@ -129,3 +131,11 @@ __all__ = [
     "system_busy",
     "wait_until_quiet",
 ]
+
+
+def emit(document: Mapping[str, Any], output: Path | None) -> None:
+    """Print the report (indented JSON) and, with `output`, write it there too."""
+    text = orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
+    print(text)
+    if output is not None:
+        output.write_text(text + "\n")

@@ -16,7 +16,6 @@ events (a few tens of ms of traffic on a busy shop):
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -26,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from machine import machine_info  # bench/machine.py: this script's directory is on sys.path
+from machine import emit, machine_info  # bench/machine.py: this script's directory is on sys.path
 
 PACKAGES = ("numpy", "scipy")
 DAY_US = 86_400_000_000
@@ -135,10 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
         "machine": machine_info(PACKAGES),
     }
-    text = json.dumps(document, indent=2)
-    print(text)
-    if args.output is not None:
-        args.output.write_text(text + "\n")
+    emit(document, args.output)
     return 0
 
 

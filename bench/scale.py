@@ -32,10 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 import serving  # bench/serving.py: this script's directory is on sys.path
-from machine import machine_info
+from machine import emit, machine_info
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 
@@ -210,10 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "restart": restarted,
                 }
             )
-    text = orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
-    print(text)
-    if args.output:
-        args.output.write_text(text + "\n")
+    emit(document, args.output)
     return 0
 
 

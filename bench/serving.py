@@ -62,6 +62,7 @@ import numpy as np
 import orjson
 
 from machine import (  # bench/machine.py: this script's directory is on sys.path
+    emit,
     int_list,
     machine_info,
     system_busy,
@@ -1800,10 +1801,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if r.get("final")
         ],
     }
-    text = orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
-    print(text)
-    if args.output:
-        args.output.write_text(text + "\n")
+    emit(document, args.output)
     return 0 if ok else 1
 
 

@@ -71,6 +71,7 @@ import numpy as np
 import orjson
 
 from machine import (  # bench/machine.py: this script's directory is on sys.path
+    emit,
     fresh_store,
     machine_info,
     system_busy,
@@ -1500,10 +1501,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{document['all_targets_met']}: "
         + ", ".join(f"{name} {t['met']}" for name, t in document["targets_met"].items())
     )
-    text = orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
-    print(text)
-    if args.output:
-        args.output.write_text(text + "\n")
+    emit(document, args.output)
     # A client that died leaves the schedule incomplete: the run itself failed.
     missing = clients["missing"] or (baseline is not None and baseline["clients"]["missing"])
     return 0 if not missing else 1

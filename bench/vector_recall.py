@@ -16,10 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import orjson
 
 import serving  # bench/serving.py: this script's directory is on sys.path
-from machine import machine_info
+from machine import emit, machine_info
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 
@@ -79,10 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "recall_p5": round(float(np.percentile(recalls, 5)), 4),
         "recall_min": round(float(np.min(recalls)), 4),
     }
-    text = orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
-    print(text)
-    if args.output:
-        args.output.write_text(text + "\n")
+    emit(document, args.output)
     return 0
 
 

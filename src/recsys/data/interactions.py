@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -214,17 +214,7 @@ def reindex(
         if log.tail_offsets is not None:
             tail_offsets = _moved(log.tail_offsets, users, n_users)
     item = log.item if items is None else items[log.item].astype(np.int32)
-    return InteractionLog(
-        user=user,
-        item=item,
-        type=log.type,
-        value=log.value,
-        ts_us=log.ts_us,
-        order=log.order,
-        offsets=offsets,
-        tail_order=log.tail_order,
-        tail_offsets=tail_offsets,
-    )
+    return replace(log, user=user, item=item, offsets=offsets, tail_offsets=tail_offsets)
 
 
 def _moved(offsets: np.ndarray, users: np.ndarray, n_users: int) -> np.ndarray:

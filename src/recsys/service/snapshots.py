@@ -564,6 +564,7 @@ class SnapshotRegistry:
             # computed, over the very same log.
             cheap = self._assemble(state, version=version, reuse=no_heavy(state.catalog))
             self._offer_interim(state, cheap, BUILDING_CHEAP)
+            halflife = state.params.popularity_halflife_days
             snapshot = build_snapshot(
                 catalog=cheap.catalog,
                 users=cheap.users,
@@ -571,6 +572,8 @@ class SnapshotRegistry:
                 params=state.params,
                 reference_us=cheap.reference_us,
                 version=version,
+                strength=cheap.strength,
+                popularity=(halflife, cheap.popularity(halflife).scores),
             )
         else:
             snapshot = self._assemble(state, version=version, reuse=reuse)

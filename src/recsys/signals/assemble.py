@@ -433,7 +433,6 @@ def _grown(
     item = tables.item_map[events.item[new]]
     keep = item >= 0
     type_, value = events.type[new][keep], events.value[new][keep]
-    strength = chain.strength
     grown = append_events(
         log,
         chain.columns,
@@ -444,7 +443,7 @@ def _grown(
         ts_us=events.ts_us[new][keep],
     )
     added = event_strength(type_, value, params.event_types)
-    strength = chain.columns.extend("strength", strength, added)
+    strength = chain.columns.extend("strength", chain.strength, added)
     sums = chain.popularity
     if sums is not None and chain.halflife_days != params.popularity_halflife_days:
         sums = None
