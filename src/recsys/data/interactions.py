@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -149,15 +149,24 @@ class LogColumns:
         self._columns.clear()
         self.size = 0
 
-    def extend(self, name: str, current: np.ndarray, added: np.ndarray) -> np.ndarray:
-        """`current` (this column's first `size` values) + `added`, as a view of storage."""
+    def extend(
+        self, name: str, current: np.ndarray, added: np.ndarray | Sequence[np.ndarray]
+    ) -> np.ndarray:
+        """`current` (this column's first `size` values) + `added` (one array or several in
+        order, copied straight into storage), as a view of storage."""
+        parts = [added] if isinstance(added, np.ndarray) else list(added)
+        n, k = len(current), sum(len(part) for part in parts)
         held = self._columns.get(name)
-        n, k = len(current), len(added)
         if held is None or len(held) < n + k or not np.shares_memory(held[:1], current[:1]):
-            held = np.empty(max((3 * (n + k)) // 2, 1024), dtype=current.dtype)
+            # An eighth to spare: appends stay amortised (each value copied about eight times
+            # over the log's growth) without holding half as much again of a big log unused.
+            held = np.empty(n + k + max((n + k) // 8, 1024), dtype=current.dtype)
             held[:n] = current
             self._columns[name] = held
-        held[n : n + k] = added
+        end = n
+        for part in parts:
+            held[end : end + len(part)] = part
+            end += len(part)
         return held[: n + k]
 
 

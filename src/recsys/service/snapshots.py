@@ -29,6 +29,7 @@ from recsys.config.knobs import KnobValues
 from recsys.data.catalog import Catalog, build_catalog
 from recsys.policy.namespace import NamespacePolicy, policy_from_rows
 from recsys.service.artifacts import ArtifactShelf
+from recsys.service.gc_pause import collection_paused
 from recsys.signals.artifact import ArtifactContent
 from recsys.signals.assemble import AssemblyCache, EventLog, assemble_snapshot
 from recsys.signals.snapshot import (
@@ -589,7 +590,7 @@ class SnapshotRegistry:
         """Read what changed in the store since the last load (caller holds state.lock).
         False when nothing did and the namespace is served."""
         org_id, namespace = state.key
-        with self.store.read() as conn:
+        with collection_paused(), self.store.read() as conn:
             versions = namespace_versions(conn, org_id=org_id, namespace=namespace)
             if state.served is not None and versions == state.versions:
                 return False

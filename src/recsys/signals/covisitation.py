@@ -60,9 +60,10 @@ def covisitation_matrix(
         return sp.csr_matrix((n_items, n_items), dtype=np.float32)
     occurrence = np.bincount(item, weights=strength, minlength=n_items)
     norm = np.sqrt(np.maximum(occurrence, 1e-12))
-    coo = matrix.tocoo()
-    data = coo.data / (norm[coo.row] * norm[coo.col])
-    return _top_per_row(coo.row, coo.col, data, n_items, max_neighbors)
+    matrix.sum_duplicates()  # canonical: columns ascending within each row
+    rows = np.repeat(np.arange(n_items, dtype=np.int32), np.diff(matrix.indptr))
+    data = matrix.data / (norm[rows] * norm[matrix.indices])
+    return _top_per_row(rows, matrix.indices, data, n_items, max_neighbors)
 
 
 def lag_pairs(
@@ -86,12 +87,18 @@ def lag_pairs(
 def _top_per_row(
     rows: np.ndarray, cols: np.ndarray, data: np.ndarray, n: int, keep: int
 ) -> sp.csr_matrix:
-    """Keep the `keep` largest entries of each row (ties: lower column index first)."""
-    order = np.lexsort((cols, -data, rows))
-    rows, cols, data = rows[order], cols[order], data[order]
-    starts = np.searchsorted(rows, np.arange(n))
-    rank = np.arange(len(rows)) - starts[rows]
-    mask = rank < keep
+    """Keep the `keep` largest entries of each row (ties: lower column index first). Entries
+    come row by row, columns ascending within a row."""
+    counts = np.bincount(rows, minlength=n)
+    # Only rows longer than `keep` lose entries: sort just those (a stable sort by weight
+    # keeps the ascending column order among equal weights).
+    long = np.flatnonzero(counts[rows] > keep)
+    order = long[np.lexsort((-data[long], rows[long]))]
+    sorted_rows = rows[order]
+    rank = np.arange(len(order)) - np.searchsorted(sorted_rows, sorted_rows, side="left")
+    dropped = order[rank >= keep]
+    mask = np.ones(len(rows), dtype=bool)
+    mask[dropped] = False
     return sp.csr_matrix((data[mask].astype(np.float32), (rows[mask], cols[mask])), shape=(n, n))
 
 
