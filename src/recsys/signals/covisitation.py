@@ -34,9 +34,10 @@ def covisitation_matrix(
     it = item[order]
     t = ts_us[order]
     s = strength[order].astype(np.float64)
-    # Summed lag by lag: the pairs of all lags at once (both directions, with repeats) would
-    # be the build's largest allocation by far on a big log.
-    matrix = sp.csr_matrix((n_items, n_items), dtype=np.float64)
+    # Summed lag by lag (the pairs of all lags at once would be the build's largest allocation
+    # on a big log), each pair once, in the upper triangle: the matrix is symmetric, so half
+    # the entries to sort and sum, mirrored once at the end.
+    upper = sp.csr_matrix((n_items, n_items), dtype=np.float64)
     for lag in range(1, max_lag + 1):
         if lag >= len(order):
             break
@@ -48,16 +49,17 @@ def covisitation_matrix(
         weight = np.sqrt(s[a][pair] * s[b][pair]) / lag
         del pair
         lagged = sp.csr_matrix(
-            (
-                np.concatenate((weight, weight)),
-                (np.concatenate((first, second)), np.concatenate((second, first))),
-            ),
+            (weight, (np.minimum(first, second), np.maximum(first, second))),
             shape=(n_items, n_items),
         )
         del first, second, weight
-        matrix = matrix + lagged
-    if matrix.nnz == 0:
+        upper = upper + lagged
+    if upper.nnz == 0:
         return sp.csr_matrix((n_items, n_items), dtype=np.float32)
+    # The pairs never join an item with itself: each entry is in one triangle only, so the
+    # sum adds nothing to anything (no rounding).
+    matrix = (upper + upper.T).tocsr()
+    del upper
     occurrence = np.bincount(item, weights=strength, minlength=n_items)
     norm = np.sqrt(np.maximum(occurrence, 1e-12))
     matrix.sum_duplicates()  # canonical: columns ascending within each row
@@ -88,17 +90,34 @@ def _top_per_row(
     rows: np.ndarray, cols: np.ndarray, data: np.ndarray, n: int, keep: int
 ) -> sp.csr_matrix:
     """Keep the `keep` largest entries of each row (ties: lower column index first). Entries
-    come row by row, columns ascending within a row."""
+    come row by row, columns ascending within a row; weights are positive."""
     counts = np.bincount(rows, minlength=n)
-    # Only rows longer than `keep` lose entries: sort just those (a stable sort by weight
-    # keeps the ascending column order among equal weights).
+    # Only rows longer than `keep` lose entries.
     long = np.flatnonzero(counts[rows] > keep)
+    if len(long):
+        # A coarse pass first: each long row's keep-th largest weight rounded to float32 (the
+        # rounding keeps order, it can only make weights tie), from one sort of packed
+        # (row, rounded weight) integers. Only entries at or above it can be kept; the exact
+        # sort below is then over about `keep` entries per row instead of all of them.
+        rounded = data[long].astype(np.float32).view(np.int32).astype(np.int64)
+        key = (rows[long].astype(np.int64) << 32) | (np.int64(0x7FFFFFFF) - rounded)
+        long_rows = np.flatnonzero(counts > keep)
+        starts = np.concatenate(([0], np.cumsum(counts[long_rows])[:-1]))
+        threshold = np.zeros(n, dtype=np.int64)
+        threshold[long_rows] = np.sort(key)[starts + keep - 1]
+        candidates = key <= threshold[rows[long]]
+        dropped_coarse = long[~candidates]
+        long = long[candidates]
+        del rounded, key, candidates
+    else:
+        dropped_coarse = long
+    # A stable sort by weight keeps the ascending column order among equal weights.
     order = long[np.lexsort((-data[long], rows[long]))]
     sorted_rows = rows[order]
     rank = np.arange(len(order)) - np.searchsorted(sorted_rows, sorted_rows, side="left")
-    dropped = order[rank >= keep]
     mask = np.ones(len(rows), dtype=bool)
-    mask[dropped] = False
+    mask[order[rank >= keep]] = False
+    mask[dropped_coarse] = False
     return sp.csr_matrix((data[mask].astype(np.float32), (rows[mask], cols[mask])), shape=(n, n))
 
 
