@@ -26,7 +26,7 @@ import numpy as np
 from sqlalchemy import Connection
 
 from recsys.config.knobs import KnobValues
-from recsys.data.catalog import Catalog, build_catalog
+from recsys.data.catalog import Catalog, CatalogBuilder, build_catalog
 from recsys.policy.namespace import NamespacePolicy, policy_from_rows
 from recsys.service.artifacts import ArtifactShelf
 from recsys.service.gc_pause import collection_paused
@@ -118,6 +118,7 @@ class _Namespace:
     # catalogue edit reads only the rows written after it.
     item_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     items_version: int = 0
+    catalog_builder: CatalogBuilder = field(default_factory=CatalogBuilder)
     users: list[dict[str, Any]] = field(default_factory=list)
     events: EventLog = field(default_factory=EventLog)
     cache: AssemblyCache = field(default_factory=AssemblyCache)
@@ -660,7 +661,7 @@ class SnapshotRegistry:
         newest = max((int(row["catalog_version"]) for row in changed), default=0)
         state.item_rows = rows
         state.items_version = max(newest, state.items_version if known else 0)
-        return build_catalog(rows.values())
+        return state.catalog_builder.build(rows.values())
 
     def _assemble(
         self, state: _Namespace, *, version: dict[str, Any] | None, reuse: HeavySignals | None

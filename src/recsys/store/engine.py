@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import threading
@@ -11,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
@@ -19,6 +21,24 @@ log = logging.getLogger("recsys.store")
 SQLITE_BEGIN_OPTION = "recsys_sqlite_begin"
 SQLITE_WAL_AUTOCHECKPOINT_PAGES = 10_000
 SQLITE_JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+
+def _json_text(value: Any) -> str:
+    """JSON columns' text. orjson rather than the standard library: the audit writer stores a
+    JSON document per recommendation, and encoding them was most of its time under load."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _json_value(text: str | bytes) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        # Rows written before (the standard library writes NaN and Infinity, orjson refuses).
+        return json.loads(text)
+
+
+# Both stores' engines encode and decode JSON columns the same way.
+JSON_CODEC: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": _json_value}
 
 
 class StoreConfigError(ValueError):
@@ -36,7 +56,7 @@ def make_engine(database_url: str) -> Engine:
             raise StoreConfigError("use postgresql+psycopg:// (psycopg 3) for PostgreSQL")
         if url.get_driver_name() == "":
             url = url.set(drivername="postgresql+psycopg")
-        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **JSON_CODEC)
     raise StoreConfigError(f"unsupported database backend {backend!r}: use sqlite or postgresql")
 
 
@@ -50,6 +70,7 @@ def _sqlite_engine(database_url: str) -> Engine:
         connect_args={"check_same_thread": False, "timeout": 30},
         pool_size=8,
         max_overflow=8,
+        **JSON_CODEC,
     )
 
     @event.listens_for(engine, "connect")
