@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
 
 from recsys.clock import from_micros, to_micros
 from recsys.policy.presets import PRESETS
@@ -58,34 +59,45 @@ def _response(state: Any, namespace: str, row: dict[str, Any] | None) -> ConfigR
     )
 
 
+# The config endpoints read and write in the threadpool from an `async def`: one hop to a
+# thread and back. A plain `def` endpoint takes two (FastAPI validates its response in the
+# threadpool as well), and under load each hop waits behind the rankings on the event loop.
+
+
 @router.get("/v1/admin/recommendation/config", response_model=ConfigResponse)
-def get_config(
+async def get_config(
     tenant: TenantDep, state: State, store: StoreDep, namespace: Annotated[NamespaceName, Query()]
 ) -> ConfigResponse:
     """Every knob's effective value for the namespace, the version and who set it."""
-    with store.read() as conn:
-        row = control.current_config(conn, org_id=tenant.org_id, namespace=namespace)
-    return _response(state, namespace, row)
+
+    def read() -> dict[str, Any] | None:
+        with store.read() as conn:
+            return control.current_config(conn, org_id=tenant.org_id, namespace=namespace)
+
+    return _response(state, namespace, await run_in_threadpool(read))
 
 
 @router.post("/v1/admin/recommendation/config", response_model=ConfigResponse)
-def set_config(
+async def set_config(
     body: ConfigUpdate, tenant: TenantDep, state: State, writes: WritesDep, now: Now
 ) -> ConfigResponse:
     """Store a new version. Knobs left out take their defaults; rankings use it within 2 s."""
     config = validated_config(body.config)
-    with writes.transaction(tenant.org_id, body.namespace) as conn:
-        control.insert_config(
-            conn,
-            org_id=tenant.org_id,
-            namespace=body.namespace,
-            config=config,
-            author=body.author,
-            notes=body.notes,
-            now_us=to_micros(now),
-        )
-        row = control.current_config(conn, org_id=tenant.org_id, namespace=body.namespace)
-    return _response(state, body.namespace, row)
+
+    def write() -> dict[str, Any] | None:
+        with writes.transaction(tenant.org_id, body.namespace) as conn:
+            control.insert_config(
+                conn,
+                org_id=tenant.org_id,
+                namespace=body.namespace,
+                config=config,
+                author=body.author,
+                notes=body.notes,
+                now_us=to_micros(now),
+            )
+            return control.current_config(conn, org_id=tenant.org_id, namespace=body.namespace)
+
+    return _response(state, body.namespace, await run_in_threadpool(write))
 
 
 @router.get("/v1/admin/recommendation/config/history", response_model=ConfigHistory)

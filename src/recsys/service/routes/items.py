@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.concurrency import run_in_threadpool
 
 from recsys.clock import from_micros, to_micros
 from recsys.service.deps import MetricsDep, Now, PageTokensDep, StoreDep, TenantDep, WritesDep
@@ -78,7 +79,7 @@ def _item_row(item: ItemIn, now_us: int) -> dict[str, object]:
 
 
 @router.post("/v1/items:upsert", response_model=UpsertResult, summary="Insert or replace items")
-def upsert_items(
+async def upsert_items(
     body: ItemsUpsert,
     tenant: TenantDep,
     writes: WritesDep,
@@ -91,20 +92,29 @@ def upsert_items(
     batch = list(latest.values())
     now_us = to_micros(now)
     org, ns = tenant.org_id, body.namespace
-    with writes.transaction(tenant.org_id, ns) as conn:
-        repo.ensure_namespace(conn, org_id=org, namespace=ns, now_us=now_us)
-        namespace_dim = repo.get_embedding_dim(conn, org_id=org, namespace=ns)
-        # Checked against the full batch in request order so the error names the caller's index.
-        batch_dim = _check_embeddings(body.items, namespace_dim)
-        if namespace_dim is None and batch_dim is not None:
-            claimed = repo.claim_embedding_dim(
-                conn, org_id=org, namespace=ns, dim=batch_dim, now_us=now_us
+
+    def write() -> None:
+        # In the threadpool (one hop; see routes/config.py).
+        with writes.transaction(tenant.org_id, ns) as conn:
+            repo.ensure_namespace(conn, org_id=org, namespace=ns, now_us=now_us)
+            namespace_dim = repo.get_embedding_dim(conn, org_id=org, namespace=ns)
+            # Checked against the full batch in request order so the error names the caller's index.
+            batch_dim = _check_embeddings(body.items, namespace_dim)
+            if namespace_dim is None and batch_dim is not None:
+                claimed = repo.claim_embedding_dim(
+                    conn, org_id=org, namespace=ns, dim=batch_dim, now_us=now_us
+                )
+                _check_embeddings(body.items, claimed)
+            explicit = [_item_row(i, now_us) for i in batch if i.created_at is not None]
+            implicit = [_item_row(i, now_us) for i in batch if i.created_at is None]
+            repo.upsert_items(
+                conn, org_id=org, namespace=ns, rows=explicit, replace_created_at=True
             )
-            _check_embeddings(body.items, claimed)
-        explicit = [_item_row(i, now_us) for i in batch if i.created_at is not None]
-        implicit = [_item_row(i, now_us) for i in batch if i.created_at is None]
-        repo.upsert_items(conn, org_id=org, namespace=ns, rows=explicit, replace_created_at=True)
-        repo.upsert_items(conn, org_id=org, namespace=ns, rows=implicit, replace_created_at=False)
+            repo.upsert_items(
+                conn, org_id=org, namespace=ns, rows=implicit, replace_created_at=False
+            )
+
+    await run_in_threadpool(write)
     metrics.ingested.labels("items").inc(len(batch))
     return UpsertResult(namespace=ns, upserted=len(batch))
 
