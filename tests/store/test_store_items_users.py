@@ -85,6 +85,7 @@ JSON_VALUES: list[dict[str, Any]] = [
         "props": {
             "nested": {"list": [1, 2.5, None, True, False, "s"], "empty": {}, "none": None},
             "big": 2**53 + 1,
+            "beyond 64 bits": 2**70,
             "negative": -17,
             "float": 0.1,
             "tiny": 1e-7,

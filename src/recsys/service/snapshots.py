@@ -458,6 +458,15 @@ class SnapshotRegistry:
         """Serve the namespace for the first time in this process: from the newest usable
         artifact plus the events after it, or built here (and published) by the one process
         that holds the namespace's build lock, while the others wait for its artifact."""
+        try:
+            self._first_load_steps(state)
+        finally:
+            # A first load frees hundreds of MiB of temporaries on a big namespace (the rows
+            # read, a build's matrices): hand those pages back now rather than at the next
+            # periodic trim.
+            release_free_memory()
+
+    def _first_load_steps(self, state: _Namespace) -> None:
         if self.shelf is None:
             self._refresh(state, force_heavy=True)
             return

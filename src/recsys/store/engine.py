@@ -26,19 +26,17 @@ SQLITE_JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 def _json_text(value: Any) -> str:
     """JSON columns' text. orjson rather than the standard library: the audit writer stores a
     JSON document per recommendation, and encoding them was most of its time under load."""
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
-def _json_value(text: str | bytes) -> Any:
     try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        # Rows written before (the standard library writes NaN and Infinity, orjson refuses).
-        return json.loads(text)
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:
+        # What orjson refuses and the standard library writes (integers beyond 64 bits).
+        return json.dumps(value)
 
 
-# Both stores' engines encode and decode JSON columns the same way.
-JSON_CODEC: dict[str, Any] = {"json_serializer": _json_text, "json_deserializer": _json_value}
+# Both stores' engines write JSON columns the same way. Reads keep the standard library's
+# decoder: orjson turns integers beyond 64 bits into floats, and the hot readers (the snapshot
+# loaders) bypass SQLAlchemy's JSON processing anyway.
+JSON_CODEC: dict[str, Any] = {"json_serializer": _json_text}
 
 
 class StoreConfigError(ValueError):
