@@ -121,7 +121,7 @@ def fit_item_model(
     matrix = touches[:, head]
     del touches
     matrix.data[:] = 1.0  # repeated interactions count once
-    gram = np.asarray((matrix.T @ matrix).toarray(), dtype=np.float64, order="F")
+    gram = np.ascontiguousarray((matrix.T @ matrix).toarray(), dtype=np.float64)
     del matrix
     gram[np.diag_indices_from(gram)] += l2
     precision = _spd_inverse(gram)
