@@ -128,8 +128,7 @@ def fit_item_model(
     # Written in place: a 3,000-item head's matrix is 72 MB a copy.
     precision /= -np.diag(precision).copy()
     np.fill_diagonal(precision, 0.0)
-    weights = precision
-    return ItemModel(head=head, position=position, weights=weights.astype(np.float32))
+    return ItemModel(head=head, position=position, weights=precision.astype(np.float32))
 
 
 def _spd_inverse(matrix: np.ndarray) -> np.ndarray:

@@ -24,19 +24,16 @@ SQLITE_JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 def _json_text(value: Any) -> str:
-    """JSON columns' text. orjson rather than the standard library: the audit writer stores a
-    JSON document per recommendation, and encoding them was most of its time under load."""
+    """JSON columns' text, the same on both stores. orjson rather than the standard library:
+    the audit writer stores a JSON document per recommendation, and encoding them was most of
+    its time under load. Reads keep the standard library's decoder: orjson turns integers
+    beyond 64 bits into floats, and the hot readers (the snapshot loaders) bypass SQLAlchemy's
+    JSON processing anyway."""
     try:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
     except orjson.JSONEncodeError:
         # What orjson refuses and the standard library writes (integers beyond 64 bits).
         return json.dumps(value)
-
-
-# Both stores' engines write JSON columns the same way. Reads keep the standard library's
-# decoder: orjson turns integers beyond 64 bits into floats, and the hot readers (the snapshot
-# loaders) bypass SQLAlchemy's JSON processing anyway.
-JSON_CODEC: dict[str, Any] = {"json_serializer": _json_text}
 
 
 class StoreConfigError(ValueError):
@@ -54,7 +51,9 @@ def make_engine(database_url: str) -> Engine:
             raise StoreConfigError("use postgresql+psycopg:// (psycopg 3) for PostgreSQL")
         if url.get_driver_name() == "":
             url = url.set(drivername="postgresql+psycopg")
-        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, **JSON_CODEC)
+        return create_engine(
+            url, pool_size=10, max_overflow=20, pool_pre_ping=True, json_serializer=_json_text
+        )
     raise StoreConfigError(f"unsupported database backend {backend!r}: use sqlite or postgresql")
 
 
@@ -68,7 +67,7 @@ def _sqlite_engine(database_url: str) -> Engine:
         connect_args={"check_same_thread": False, "timeout": 30},
         pool_size=8,
         max_overflow=8,
-        **JSON_CODEC,
+        json_serializer=_json_text,
     )
 
     @event.listens_for(engine, "connect")
