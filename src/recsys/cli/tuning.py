@@ -101,7 +101,7 @@ def tune(
     from recsys.toolkit.data import fetch_namespace, fetch_policy, seed_namespace
     from recsys.toolkit.data import reset_namespace as reset_ns
     from recsys.toolkit.profiles import load_profile, profile_path
-    from recsys.toolkit.tuning import TuningPlan, run_sweep
+    from recsys.toolkit.tuning import EmptyWindow, TuningPlan, run_sweep
 
     if engine not in {"local", "http"}:
         raise typer.BadParameter("--engine must be local or http")
@@ -153,21 +153,37 @@ def tune(
         )
         with Progress(transient=True) as bar:
             task = bar.add_task("runs", total=len(configurations))
-            folder = run_sweep(
-                plan,
-                data,
-                base_knobs=defaults(),
-                thresholds=thresholds,
-                now=timestamp,
-                client=api,
-                policy=policy,
-                progress=lambda n: bar.advance(task, n),
-            )
+            try:
+                folder = run_sweep(
+                    plan,
+                    data,
+                    base_knobs=defaults(),
+                    thresholds=thresholds,
+                    now=timestamp,
+                    client=api,
+                    policy=policy,
+                    progress=lambda n: bar.advance(task, n),
+                )
+            except EmptyWindow as exc:
+                typer.echo(f"namespace {namespace!r}: {exc}", err=True)
+                raise typer.Exit(2) from exc
     summary = json.loads((folder / "summary.json").read_text())
     typer.echo(f"{len(summary['runs'])} runs in {summary['seconds']} s -> {folder}")
     for objective, run in summary["best"].items():
-        typer.echo(f"  best {objective}: run {run}")
-    typer.echo(f"  guardrails: {summary['passed']} passed, {summary['failed']} failed")
+        typer.echo(f"  best {objective} on validation: run {run}")
+    typer.echo(
+        f"  guardrails on validation: {summary['passed']} passed, {summary['failed']} failed"
+    )
+    chosen = summary["chosen"]
+    test = chosen["test"]
+    lift = test["lift"]["ndcg@10"]
+    typer.echo(
+        f"  chosen: run {chosen['run']} (validation {chosen['chosen_by']} "
+        f"{chosen['validation'][chosen['chosen_by']]:+.4f}); on the test window ndcg@10 "
+        f"{test['metrics']['ndcg@10']:.4f} vs popularity {test['baseline']['ndcg@10']:.4f}, "
+        f"lift {lift['absolute']:+.4f} [{lift['ci95_low']:+.4f}, {lift['ci95_high']:+.4f}], "
+        f"guardrails {'pass' if test['guardrails']['passed'] else 'FAIL'}"
+    )
 
 
 def quality_eval(
@@ -251,8 +267,9 @@ def guardrails(
         bool, typer.Option("--latest-only", help="Check only the newest matching summary.")
     ] = False,
 ) -> None:
-    """Check every run of the matching tuning summaries against guardrails.yml (flags
-    override it). Exit 0: all pass; 1: a violation; 2: bad input or nothing to check."""
+    """Check the configuration each matching tuning summary chose, on its test-window figures,
+    against guardrails.yml (flags override it). Exit 0: all pass; 1: a violation; 2: bad input
+    or nothing to check."""
     from recsys.offline.guardrails import GuardrailsError, load_thresholds, quality_checks
     from recsys.toolkit.runs import known_names, matching_summaries
 
@@ -278,19 +295,27 @@ def guardrails(
         typer.echo(f"guardrails: {exc}", err=True)
         raise typer.Exit(2) from exc
     failures = 0
+    checked = 0
     header = f"{'summary':<34}{'run':>4}  " + "  ".join(f"{k:>24}" for k in thresholds.quality)
     typer.echo(f"thresholds ({thresholds.source}): " + json.dumps(dict(thresholds.quality)))
-    typer.echo(header)
+    typer.echo(f"figures: each summary's chosen configuration on its test window\n{header}")
     for path, summary in summaries:
-        for run in summary["runs"]:
-            checks = quality_checks(run["objectives"], thresholds)
-            cells = []
-            for check in checks:
-                mark = "ok " if check.passed else "BAD"
-                value = "nan" if math.isnan(check.value) else f"{check.value:.4f}"
-                cells.append(f"{mark} {value:>9} >= {check.threshold:<7g}")
-            failures += not all(c.passed for c in checks)
-            typer.echo(f"{path.parent.name:<34}{run['run']:>4}  " + "  ".join(cells))
-    total = sum(len(s["runs"]) for _, s in summaries)
-    typer.echo(f"{total - failures} of {total} runs pass")
+        chosen = summary.get("chosen")
+        if chosen is None:
+            # Written before runs had a validation window: its figures chose its best run.
+            typer.echo(f"{path.parent.name:<34}   -  skipped: no test-window figures")
+            continue
+        checks = quality_checks(chosen["test"]["objectives"], thresholds)
+        cells = []
+        for check in checks:
+            mark = "ok " if check.passed else "BAD"
+            value = "nan" if math.isnan(check.value) else f"{check.value:.4f}"
+            cells.append(f"{mark} {value:>9} >= {check.threshold:<7g}")
+        checked += 1
+        failures += not all(c.passed for c in checks)
+        typer.echo(f"{path.parent.name:<34}{chosen['run']:>4}  " + "  ".join(cells))
+    if not checked:
+        typer.echo("no summary has test-window figures: run tuning_harness.py again", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"{checked - failures} of {checked} chosen configurations pass")
     raise typer.Exit(1 if failures else 0)

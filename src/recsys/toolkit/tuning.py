@@ -1,6 +1,13 @@
 """The tuning harness: sweep knob configurations, score each with the offline evaluator (local
 engine or over HTTP), judge it against guardrails, and write the run folder: run_###.json,
-summary.json, charts, report.md and a zipped evidence bundle."""
+summary.json, charts, report.md and a zipped evidence bundle.
+
+Time is cut in three: train, validation, test. Every configuration is ranked on the validation
+window (rankers see events up to its start, relevance comes from inside it); the one chosen there
+is then scored once, with the popularity baseline, on the test window (rankers see train and
+validation events, relevance comes from after). No choice ever sees a test figure: the runs'
+objectives, which the optimiser learns from, are validation figures, and the guardrails judge the
+chosen configuration's test figures."""
 
 from __future__ import annotations
 
@@ -22,10 +29,12 @@ from recsys.offline.evaluate import (
     Ranker,
     Reference,
     evaluate,
+    iso,
     run_lists,
     score_lists,
 )
 from recsys.offline.guardrails import Thresholds, quality_checks, verdict
+from recsys.offline.protocols import subset_events
 from recsys.offline.search_space import OBJECTIVES
 from recsys.policy.namespace import NamespacePolicy
 from recsys.toolkit.evidence import bundle, fingerprint, manifest, new_folder, stamp, write_json
@@ -38,6 +47,32 @@ PARAMETERS: dict[str, str] = {
     for knob in TUNABLE
     if knob.search is not None
 }
+
+
+class EmptyWindow(ValueError):
+    """A window with no user to score: the namespace needs more events over time."""
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Validation: rank as of `validation.cut_us`, score on what users did up to `test.cut_us`.
+    Test: rank as of `test.cut_us`, score on what users did after it."""
+
+    validation: TemporalSplit
+    test: TemporalSplit
+
+
+def tuning_windows(data: NamespaceData, *, seed: int) -> Windows:
+    """The test window is the last fifth of the events (the same cut `recsys eval` uses); the
+    validation window is the last fifth of what comes before it, cut the same way from those
+    events alone, so nothing after the test cut can move it."""
+    test = temporal_split(data, seed=seed)
+    before = NamespaceData(
+        items=data.items,
+        users=data.users,
+        events=subset_events(data.events, data.events.ts_us <= test.cut_us),
+    )
+    return Windows(validation=temporal_split(before, seed=seed), test=test)
 
 
 @dataclass
@@ -102,23 +137,28 @@ def run_sweep(
     progress: Callable[[int], None] | None = None,
     root: Path = TUNING_RUNS,
 ) -> Path:
-    """Evaluate every configuration; write and return the run folder."""
+    """Rank every configuration on the validation window, score the chosen one on the test
+    window; write and return the run folder."""
     started = time.perf_counter()
-    split = _split_for(plan, data)
-    local = LocalRanker(data, cut_us=split.cut_us, base_knobs=base_knobs, policy=policy)
-    reference = Reference.from_snapshot(local.snapshot)
-    ranker: Ranker = local
-    if plan.engine == "http":
-        if client is None:
-            raise ValueError("the http engine needs a client")
-        from recsys.offline.http_ranker import HttpRanker
-
-        ranker = HttpRanker(client, plan.namespace, cut_us=split.cut_us)
+    windows = tuning_windows(data, seed=plan.seed)
+    validation = _users_for(plan, data, windows.validation)
+    test = _users_for(plan, data, windows.test)
+    for name, window in (("validation", validation), ("test", test)):
+        if not window.users:
+            raise EmptyWindow(
+                f"no user{' of segment ' + repr(plan.segment) if plan.segment else ''} has "
+                f"events on both sides of the {name} cut: seed more events over time"
+            )
     segments = data.segments()
-    users = list(split.users)
+    val_ranker, val_reference = _ranker(plan, data, validation, base_knobs, client, policy)
+    users = list(validation.users)
     baseline_overrides = {**plan.base_overrides, **POPULARITY_BASELINE}
     baseline = score_lists(
-        users, run_lists(ranker, users, baseline_overrides), split, reference, segments
+        users,
+        run_lists(val_ranker, users, baseline_overrides),
+        validation,
+        val_reference,
+        segments,
     )
     folder = new_folder(root, f"{plan.namespace}_{stamp(now)}")
     runs: list[dict[str, Any]] = []
@@ -130,9 +170,9 @@ def run_sweep(
         effective = namespace_knobs.with_overrides(overrides)
         t0 = time.perf_counter()
         result = evaluate(
-            ranker,
-            split,
-            reference,
+            val_ranker,
+            validation,
+            val_reference,
             segments,
             overrides=overrides,
             baseline=baseline,
@@ -146,6 +186,7 @@ def run_sweep(
             "namespace": plan.namespace,
             "segment": plan.segment,
             "engine": plan.engine,
+            "window": "validation",
             "parameters": parameters,
             "overrides": overrides,
             "knobs": {knob.key: effective[knob.key] for knob in TUNABLE},
@@ -157,14 +198,49 @@ def run_sweep(
             "segment_lift": result["segment_lift"],
             "objectives": objectives,
             "guardrails": judged,
-            "samples": _samples(ranker, evaluation, plan, split),
+            "samples": _samples(val_ranker, evaluation, plan, validation),
             "seconds": round(time.perf_counter() - t0, 3),
         }
         write_json(folder / f"run_{number:03d}.json", record)
         runs.append(record)
         if progress:
             progress(1)
-    summary = _summary(plan, runs, split, thresholds, data, now, time.perf_counter() - started)
+    chosen = _choose(runs, plan.segment)
+    test_ranker, test_reference = _ranker(plan, data, test, base_knobs, client, policy)
+    result = evaluate(
+        test_ranker,
+        test,
+        test_reference,
+        segments,
+        overrides=runs[chosen - 1]["overrides"],
+        seed=plan.seed,
+    )
+    test_objectives = _objectives(result, plan.segment)
+    scored = {
+        "run": chosen,
+        "chosen_by": _choice_objective(plan.segment),
+        "parameters": runs[chosen - 1]["parameters"],
+        "validation": runs[chosen - 1]["objectives"],
+        "test": {
+            "users": result["users"],
+            "metrics": result["metrics"],
+            "baseline": result["baseline"],
+            "lift": result["lift"],
+            "objectives": test_objectives,
+            "guardrails": verdict(quality_checks(test_objectives, thresholds)),
+        },
+    }
+    summary = _summary(
+        plan,
+        runs,
+        windows,
+        (validation, test),
+        scored,
+        thresholds,
+        data,
+        now,
+        time.perf_counter() - started,
+    )
     write_json(folder / "summary.json", summary)
     _charts(folder, runs, summary)
     (folder / "report.md").write_text(_report(summary, runs))
@@ -178,8 +254,47 @@ def run_sweep(
     return folder
 
 
-def _split_for(plan: TuningPlan, data: NamespaceData) -> TemporalSplit:
-    split = temporal_split(data, seed=plan.seed)
+def _choice_objective(segment: str | None) -> str:
+    return "segment_ndcg_lift" if segment else "ndcg_lift"
+
+
+def _choose(runs: Sequence[Mapping[str, Any]], segment: str | None) -> int:
+    """The run with the best validation NDCG lift (the segment's when tuning a segment) among
+    those that pass the guardrails on validation; among all runs when none does. Ties go to the
+    earlier run."""
+    objective = _choice_objective(segment)
+    pool = [r for r in runs if r["guardrails"]["passed"]] or list(runs)
+
+    def key(run: Mapping[str, Any]) -> tuple[float, int]:
+        value = run["objectives"][objective]
+        return (-np.inf if np.isnan(value) else value, -run["run"])
+
+    return int(max(pool, key=key)["run"])
+
+
+def _ranker(
+    plan: TuningPlan,
+    data: NamespaceData,
+    window: TemporalSplit,
+    base_knobs: KnobValues,
+    client: RecsysClient | None,
+    policy: NamespacePolicy | None,
+) -> tuple[Ranker, Reference]:
+    """The ranker of one window (ranking as of its cut) and the reference its lists are scored
+    against (training popularity and long tail as of the same cut)."""
+    local = LocalRanker(data, cut_us=window.cut_us, base_knobs=base_knobs, policy=policy)
+    reference = Reference.from_snapshot(local.snapshot)
+    if plan.engine != "http":
+        return local, reference
+    if client is None:
+        raise ValueError("the http engine needs a client")
+    from recsys.offline.http_ranker import HttpRanker
+
+    return HttpRanker(client, plan.namespace, cut_us=window.cut_us), reference
+
+
+def _users_for(plan: TuningPlan, data: NamespaceData, split: TemporalSplit) -> TemporalSplit:
+    """The window's users: the segment's when tuning one, at most `limit_users` (seeded)."""
     users = list(split.users)
     if plan.segment:
         segments = data.segments()
@@ -214,7 +329,9 @@ def _samples(
 def _summary(
     plan: TuningPlan,
     runs: list[dict[str, Any]],
-    split: TemporalSplit,
+    windows: Windows,
+    scored_users: tuple[TemporalSplit, TemporalSplit],
+    chosen: dict[str, Any],
     thresholds: Thresholds,
     data: NamespaceData,
     now: datetime,
@@ -229,6 +346,7 @@ def _summary(
         ]
         if scored:
             best[objective] = -max(scored)[1]
+    validation, test = scored_users
     return {
         "namespace": plan.namespace,
         "aliases": [segment_alias(plan.segment)] if plan.segment else [],
@@ -239,7 +357,15 @@ def _summary(
         "seconds": round(seconds, 3),
         "seed": plan.seed,
         "command": plan.command,
-        "split": {"cut_us": split.cut_us, "users": len(split.users)},
+        "windows": {
+            "train": {"until": iso(windows.validation.cut_us)},
+            "validation": {
+                "after": iso(windows.validation.cut_us),
+                "until": iso(windows.test.cut_us),
+                "users": len(validation.users),
+            },
+            "test": {"after": iso(windows.test.cut_us), "users": len(test.users)},
+        },
         "data_fingerprint": fingerprint(
             {
                 "items": len(data.items),
@@ -252,6 +378,7 @@ def _summary(
         "runs": [
             {
                 "run": r["run"],
+                "window": r["window"],
                 "parameters": r["parameters"],
                 "objectives": r["objectives"],
                 "metrics": {
@@ -268,7 +395,10 @@ def _summary(
             }
             for r in runs
         ],
+        # Best per objective over the validation figures; `chosen` is the one run scored on
+        # the test window.
         "best": best,
+        "chosen": chosen,
         "pareto": pareto_front(
             [
                 (r["run"], r["objectives"]["ndcg_lift"], r["objectives"]["catalog_coverage"])
@@ -296,8 +426,8 @@ def _charts(folder: Path, runs: list[dict[str, Any]], summary: dict[str, Any]) -
         if r["run"] in pareto:
             ax.annotate(str(r["run"]), (x, y), textcoords="offset points", xytext=(4, 4))
     ax.set_xlabel("catalog coverage (top 10)")
-    ax.set_ylabel("NDCG@10 lift over popularity (relative)")
-    ax.set_title(f"{summary['namespace']}: runs (red = Pareto set)")
+    ax.set_ylabel("validation NDCG@10 lift over popularity (relative)")
+    ax.set_title(f"{summary['namespace']}: runs on the validation window (red = Pareto set)")
     fig.tight_layout()
     fig.savefig(folder / "tradeoff.png", dpi=100)
     plt.close(fig)
@@ -310,7 +440,7 @@ def _charts(folder: Path, runs: list[dict[str, Any]], summary: dict[str, Any]) -
         label="popularity baseline",
     )
     ax.set_xlabel("run")
-    ax.set_ylabel("NDCG@10")
+    ax.set_ylabel("validation NDCG@10")
     ax.legend()
     fig.tight_layout()
     fig.savefig(folder / "ndcg_by_run.png", dpi=100)
@@ -318,17 +448,41 @@ def _charts(folder: Path, runs: list[dict[str, Any]], summary: dict[str, Any]) -
 
 
 def _report(summary: dict[str, Any], runs: list[dict[str, Any]]) -> str:
+    windows, chosen = summary["windows"], summary["chosen"]
+    test = chosen["test"]
+    lift = test["lift"]["ndcg@10"]
     lines = [
         f"# Tuning report: {summary['namespace']}",
         "",
         f"- Created: {summary['created_at']} ({summary['seconds']} s, "
         f"engine `{summary['engine']}`)",
-        f"- Segment: {summary['segment'] or 'all users'}; "
-        f"users evaluated: {summary['split']['users']}",
-        f"- Runs: {len(runs)}; passed guardrails: {summary['passed']}; failed: {summary['failed']}",
+        f"- Segment: {summary['segment'] or 'all users'}",
+        f"- Windows: train until {windows['train']['until']}; validation until "
+        f"{windows['validation']['until']} ({windows['validation']['users']} users); test after "
+        f"that ({windows['test']['users']} users)",
+        f"- Runs: {len(runs)}; passed guardrails on validation: {summary['passed']}; "
+        f"failed: {summary['failed']}",
         f"- Command: `{summary['command']}`",
         "",
-        "## Best runs",
+        "## Chosen configuration, scored on the test window",
+        "",
+        f"Run {chosen['run']}, chosen by validation `{chosen['chosen_by']}` among the runs that "
+        "passed the guardrails on validation; the test window was used for nothing else.",
+        "",
+        "| figure | validation | test |",
+        "|---|---|---|",
+        *(
+            f"| {name} | {chosen['validation'][name]:.4f} | {test['objectives'][name]:.4f} |"
+            for name in chosen["validation"]
+        ),
+        "",
+        f"Test-window NDCG@10 {test['metrics']['ndcg@10']:.4f} against popularity "
+        f"{test['baseline']['ndcg@10']:.4f}: lift {lift['absolute']:+.4f} "
+        f"(95% CI {lift['ci95_low']:+.4f} to {lift['ci95_high']:+.4f}, paired on "
+        f"{test['users']} users). Guardrails on test: "
+        f"{'pass' if test['guardrails']['passed'] else 'FAIL'}.",
+        "",
+        "## Best runs on the validation window",
         "",
         "| objective | run | value |",
         "|---|---|---|",
@@ -342,7 +496,7 @@ def _report(summary: dict[str, Any], runs: list[dict[str, Any]]) -> str:
         "",
         "![trade-off](tradeoff.png)",
         "",
-        "## All runs",
+        "## All runs (validation window)",
         "",
         "| run | " + " | ".join(PARAMETERS.values()) + " | ndcg@10 | lift | coverage | "
         "long tail | guardrails |",
@@ -359,4 +513,12 @@ def _report(summary: dict[str, Any], runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["PARAMETERS", "TuningPlan", "pareto_front", "run_sweep"]
+__all__ = [
+    "PARAMETERS",
+    "EmptyWindow",
+    "TuningPlan",
+    "Windows",
+    "pareto_front",
+    "run_sweep",
+    "tuning_windows",
+]
