@@ -14,6 +14,7 @@ from recsys.offline.metrics import (
     long_tail_mask,
     long_tail_share,
     novelty,
+    paired_difference,
     per_user_ranking_metrics,
 )
 
@@ -65,3 +66,24 @@ def test_bootstrap_interval_brackets_the_mean_and_is_seeded() -> None:
     assert a == b
     assert a.low < a.mean < a.high
     assert a.high - a.low < 0.1
+
+
+def test_paired_difference_cancels_what_users_share() -> None:
+    """Two systems whose per-user figures move together (some users are easy for both): the
+    paired interval of the difference is far narrower than the two means' intervals, and it
+    excludes 0 when one system is consistently ahead by a little."""
+    rng = np.random.default_rng(0)
+    easiness = rng.random(300)
+    a = easiness + 0.02 + rng.normal(0, 0.01, 300)
+    b = easiness
+    pair = paired_difference(a, b, seed=3)
+    assert pair.mean == pytest.approx(float(np.mean(a - b)))
+    assert 0 < pair.low < pair.mean < pair.high
+    assert pair == paired_difference(a, b, seed=3)  # seeded
+    alone_a, alone_b = bootstrap_mean(a, seed=3), bootstrap_mean(b, seed=3)
+    assert alone_a.low < alone_b.high  # unpaired, the intervals overlap
+    assert (pair.high - pair.low) < 0.2 * (alone_a.high - alone_a.low)
+    same = paired_difference(b, b)
+    assert (same.low, same.mean, same.high) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="same users"):
+        paired_difference(a, b[:10])

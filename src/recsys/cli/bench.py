@@ -92,6 +92,11 @@ def quality(
         _say(f"wrote {output}")
     print(f"{name}, protocol {protocol}, k = 10, {document['users']} users\n")
     print(markdown_table(document))
+    if document["paired"]:
+        print(
+            "\nDifferences are paired on the same test users; a 95% interval above 0 means "
+            "recsys_tuned is ahead beyond what resampling the users explains."
+        )
 
 
 def _fail(message: str) -> NoReturn:
@@ -100,12 +105,24 @@ def _fail(message: str) -> NoReturn:
 
 
 def _load_dataset(name: str, cache_dir: Path | None) -> NamespaceData:
-    from recsys.datasets.cache import DatasetError, resolve_cache_dir
-    from recsys.datasets.movielens import load_movielens_100k
+    """The dataset from the cache, fetched first when it is not there (as `recsys datasets
+    fetch` does); when fetching fails, exit 2 naming the command that fetches it."""
+    from recsys.datasets import DatasetError, known_datasets, resolve_cache_dir
     from recsys.offline.dataset import namespace_data_from_records
 
+    spec = known_datasets()[name]
+    root = resolve_cache_dir(cache_dir)
+    if not spec.is_fetched(root):
+        _say(f"{name} is not in the cache {root}: fetching it")
+        try:
+            spec.fetch(root)
+        except (DatasetError, OSError) as exc:
+            _fail(
+                f"{name} could not be fetched ({exc}); fetch it with "
+                f"`recsys datasets fetch {name} --cache-dir {root}` and run this again"
+            )
     try:
-        records = load_movielens_100k(resolve_cache_dir(cache_dir))
+        records = spec.load(root)
     except DatasetError as exc:
         _fail(str(exc))
     return namespace_data_from_records(

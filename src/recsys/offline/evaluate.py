@@ -19,11 +19,11 @@ from recsys.config.knobs import KnobValues, parse_overrides
 from recsys.data.catalog import build_catalog
 from recsys.offline.dataset import NamespaceData, TemporalSplit
 from recsys.offline.metrics import (
-    bootstrap_mean,
     catalog_coverage,
     intra_list_similarity,
     long_tail_share,
     novelty,
+    paired_difference,
     per_user_ranking_metrics,
 )
 from recsys.policy.namespace import NamespacePolicy
@@ -196,9 +196,8 @@ def lift_report(
     relative lift of the means."""
     out: dict[str, dict[str, float]] = {}
     for name in HEADLINE:
-        diff = candidate.per_user[name] - baseline.per_user[name]
-        interval = bootstrap_mean(diff, seed=seed)
-        base = float(np.mean(baseline.per_user[name])) if len(diff) else 0.0
+        interval = paired_difference(candidate.per_user[name], baseline.per_user[name], seed=seed)
+        base = float(np.mean(baseline.per_user[name])) if len(baseline.per_user[name]) else 0.0
         out[name] = {
             "absolute": interval.mean,
             "ci95_low": interval.low,

@@ -6,7 +6,7 @@ held-out period. Lists are item indices (catalogue order), best first."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,19 +100,63 @@ class Interval:
 
 
 def bootstrap_mean(
-    values: np.ndarray, *, seed: int = 42, resamples: int = 1000, level: float = 0.95
+    values: np.ndarray, *, seed: int = 42, resamples: int = 2000, level: float = 0.95
 ) -> Interval:
-    """Percentile bootstrap interval of the mean over users (resampled with replacement)."""
+    """The mean over users with its percentile bootstrap interval (`scipy.stats.bootstrap`,
+    users resampled with replacement, seeded)."""
     values = np.asarray(values, dtype=np.float64)
-    if len(values) == 0:
+    return _bootstrap((values,), _mean, seed=seed, resamples=resamples, level=level)
+
+
+def paired_difference(
+    a: np.ndarray, b: np.ndarray, *, seed: int = 42, resamples: int = 2000, level: float = 0.95
+) -> Interval:
+    """mean(a) - mean(b) over the same users (a[i] and b[i] are one user's figures under two
+    systems) with its paired percentile bootstrap interval: users are resampled, each keeping
+    both of their figures, so what the users share cancels out."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired figures need the same users: {a.shape} vs {b.shape}")
+    return _bootstrap((a, b), _mean_difference, seed=seed, resamples=resamples, level=level)
+
+
+def _mean(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(x, axis=axis)
+
+
+def _mean_difference(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(x, axis=axis) - np.mean(y, axis=axis)
+
+
+def _bootstrap(
+    samples: tuple[np.ndarray, ...],
+    statistic: Callable[..., np.ndarray],
+    *,
+    seed: int,
+    resamples: int,
+    level: float,
+) -> Interval:
+    from scipy import stats
+
+    n = len(samples[0])
+    if n == 0:
         return Interval(float("nan"), float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(values), size=(resamples, len(values)))
-    means = values[picks].mean(axis=1)
-    tail = (1.0 - level) / 2.0
-    return Interval(
-        float(values.mean()), float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
+    point = float(statistic(*samples))
+    if n == 1 or all(np.all(s == s[0]) for s in samples):
+        return Interval(point, point, point)  # every resample is the sample itself
+    result = stats.bootstrap(
+        samples,
+        statistic,
+        paired=len(samples) > 1,
+        vectorized=True,
+        n_resamples=resamples,
+        batch=max(1, 2_000_000 // n),  # bounded memory: resamples x users at a time
+        confidence_level=level,
+        method="percentile",
+        rng=np.random.default_rng(seed),
     )
+    interval = result.confidence_interval
+    return Interval(point, float(interval.low), float(interval.high))
 
 
 def summarise(per_user: Mapping[str, np.ndarray], *, seed: int = 42) -> dict[str, dict[str, float]]:
@@ -128,6 +172,7 @@ __all__ = [
     "long_tail_mask",
     "long_tail_share",
     "novelty",
+    "paired_difference",
     "per_user_ranking_metrics",
     "summarise",
 ]

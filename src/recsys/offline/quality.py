@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from recsys.config.knobs import KnobValues, defaults
 from recsys.offline.dataset import NamespaceData
 from recsys.offline.evaluate import K_LIST, LocalRanker, Reference, score_lists
-from recsys.offline.metrics import bootstrap_mean
+from recsys.offline.metrics import bootstrap_mean, paired_difference
 from recsys.offline.optimizer import Observation, propose
 from recsys.offline.protocols import Protocol, ProtocolSplit, split_by
 from recsys.offline.search_space import Range, catalogue_ranges
@@ -226,6 +226,7 @@ def run_quality_bench(
         f"users, {split.train.events.user.size} training events"
     )
     results: list[dict[str, Any]] = []
+    per_user: dict[str, np.ndarray] = {}
     for name in options.rows:
         t0 = time.perf_counter()
         tried: list[dict[str, Any]] = []
@@ -242,6 +243,7 @@ def run_quality_bench(
         else:
             raise ValueError(f"unknown row {name!r}: use one of {', '.join(ROW_ORDER)}")
         interval = bootstrap_mean(scored.ndcg, seed=options.seed)
+        per_user[name] = scored.ndcg
         row: dict[str, Any] = {
             "name": name,
             **{metric: round(float(scored.metrics[metric]), 4) for metric in REPORTED},
@@ -262,8 +264,36 @@ def run_quality_bench(
         "train_events": int(split.train.events.user.size),
         "items": int(test.ranker.snapshot.catalog.size),
         "results": results,
+        "paired": paired_comparisons(per_user, seed=options.seed),
         "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+def paired_comparisons(
+    per_user: Mapping[str, np.ndarray], *, seed: int, system: str = "recsys_tuned"
+) -> list[dict[str, Any]]:
+    """`system` against every other row on the same test users: the difference of mean
+    NDCG@10 with its paired bootstrap 95% interval. An interval above 0 says `system` is ahead
+    on these users beyond what resampling them explains; one that straddles 0 says the data
+    cannot tell them apart."""
+    if system not in per_user:
+        return []
+    out = []
+    for other, values in per_user.items():
+        if other == system:
+            continue
+        interval = paired_difference(per_user[system], values, seed=seed)
+        out.append(
+            {
+                "system": system,
+                "against": other,
+                "metric": "ndcg@10",
+                "difference": round(interval.mean, 4),
+                "ci95": [round(interval.low, 4), round(interval.high, 4)],
+                "users": len(values),
+            }
+        )
+    return out
 
 
 def markdown_table(document: Mapping[str, Any]) -> str:
@@ -280,6 +310,19 @@ def markdown_table(document: Mapping[str, Any]) -> str:
             f"{row['mrr@10']:.4f} | {row['recall@10']:.4f} | {row['recall@20']:.4f} | "
             f"{row['catalog_coverage']:.3f} | {row['long_tail_share']:.3f} |"
         )
+    paired = document.get("paired") or []
+    if paired:
+        lines += [
+            "",
+            "| comparison (same users) | NDCG@10 difference | paired bootstrap 95% CI |",
+            "|---|---|---|",
+        ]
+        for pair in paired:
+            low, high = pair["ci95"]
+            lines.append(
+                f"| {pair['system']} - {pair['against']} | {pair['difference']:+.4f} | "
+                f"{low:+.4f} to {high:+.4f} |"
+            )
     return "\n".join(lines)
 
 
@@ -288,6 +331,7 @@ __all__ = [
     "ROW_ORDER",
     "BenchOptions",
     "markdown_table",
+    "paired_comparisons",
     "run_quality_bench",
     "tune_pipeline",
     "tuning_candidates",
