@@ -135,7 +135,7 @@ def dcg(ids: list[str], gain: Callable[[str], float]) -> float:
     return sum(gain(item) / math.log2(n + 2) for n, item in enumerate(ids))
 
 
-BLEND_WEIGHTS = ("blend_alpha", "blend_beta", "blend_gamma", "blend_delta")
+BLEND_WEIGHTS = ("blend_alpha", "blend_beta", "blend_gamma", "blend_delta", "blend_epsilon")
 
 
 def leans_towards(weight: str, user: str, k: int = 10) -> Callable[[RankResult, RankResult], None]:
@@ -188,6 +188,17 @@ ITEM_MODEL_ONLY = (
     ("blend_beta", 0.0),
     ("blend_gamma", 0.0),
     ("blend_delta", 1.0),
+    ("blend_epsilon", 0.0),
+    ("profile_boost", 0.0),
+    ("mmr_lambda", 1.0),
+)
+# Rank by the user factors alone, without diversification.
+USER_FACTORS_ONLY = (
+    ("blend_alpha", 0.0),
+    ("blend_beta", 0.0),
+    ("blend_gamma", 0.0),
+    ("blend_delta", 0.0),
+    ("blend_epsilon", 1.0),
     ("profile_boost", 0.0),
     ("mmr_lambda", 1.0),
 )
@@ -254,6 +265,7 @@ POPULARITY_ONLY = (
     ("blend_beta", 0.0),
     ("blend_gamma", 0.0),
     ("blend_delta", 0.0),
+    ("blend_epsilon", 0.0),
     ("mmr_lambda", 1.0),
 )
 NEW_USER_POPULARITY_ONLY = (
@@ -261,6 +273,7 @@ NEW_USER_POPULARITY_ONLY = (
     ("new_user_blend_beta", 0.0),
     ("new_user_blend_gamma", 0.0),
     ("new_user_blend_delta", 0.0),
+    ("new_user_blend_epsilon", 0.0),
     ("new_user_mmr_lambda", 1.0),
     ("profile_starter_blend_weight", 0.0),
 )
@@ -300,6 +313,10 @@ CASES = [
     Case("blend_delta", 0.0, 5.0, "u02", leans_towards("blend_delta", "u02")),
     Case("item_model_l2", 1.0, 1e6, "u02", differs, base=ITEM_MODEL_ONLY),
     Case("item_model_max_items", 2, 3000, "u02", differs, base=ITEM_MODEL_ONLY),
+    Case("blend_epsilon", 0.0, 5.0, "u02", leans_towards("blend_epsilon", "u02")),
+    Case("user_factors_dim", 2, 32, "u02", differs, base=USER_FACTORS_ONLY),
+    Case("user_factors_l2", 0.1, 1e4, "u02", differs, base=USER_FACTORS_ONLY),
+    Case("user_factors_alpha", 0.0, 50.0, "u02", differs, base=USER_FACTORS_ONLY),
     Case("rule_exclude_events", True, False, "buyer", excluded_only_when("i12", "low"), k=60),
     Case("exclude_event_types", [3], [0, 3], "buyer", excluded_only_when("i10", "high"), k=60),
     Case("purchased_window_days", 0.5, 30.0, "buyer", excluded_only_when("i12", "high"), k=60),
@@ -362,6 +379,14 @@ CASES = [
         5.0,
         "sparse",
         leans_towards("new_user_blend_delta", "sparse"),
+        base=(("new_user_blend_alpha", 0.0), ("new_user_blend_beta", 0.0)),
+    ),
+    Case(
+        "new_user_blend_epsilon",
+        0.0,
+        5.0,
+        "sparse",
+        leans_towards("new_user_blend_epsilon", "sparse"),
         base=(("new_user_blend_alpha", 0.0), ("new_user_blend_beta", 0.0)),
     ),
     Case(

@@ -57,8 +57,23 @@ def lists(served: Served) -> list[list[str]]:
     ]
 
 
+_STARTED: list[SnapshotRegistry] = []
+
+
+@pytest.fixture
+def registries(store: Store) -> Iterator[None]:
+    """Every registry the test makes is stopped before its store closes (this fixture needs the
+    store, so it is torn down first): a background first load still running would otherwise
+    hold a store connection past the test."""
+    yield
+    while _STARTED:
+        _STARTED.pop().stop()
+
+
 def registry(store: Store, **options: Any) -> SnapshotRegistry:
-    return SnapshotRegistry(store, base_knobs=defaults(), now_us=lambda: NOW, **options)
+    made = SnapshotRegistry(store, base_knobs=defaults(), now_us=lambda: NOW, **options)
+    _STARTED.append(made)
+    return made
 
 
 def wait_for(condition: Callable[[], bool], what: str) -> None:
@@ -69,7 +84,7 @@ def wait_for(condition: Callable[[], bool], what: str) -> None:
 
 
 def test_first_requests_get_partial_lists_then_complete_ones(
-    store: Store, org: str, gate: threading.Event
+    store: Store, org: str, gate: threading.Event, registries: None
 ) -> None:
     fill(store, org)
     expected = lists(registry(store).current(org, NS))  # built synchronously, as before
@@ -91,7 +106,7 @@ def test_first_requests_get_partial_lists_then_complete_ones(
 
 
 def test_a_waiting_process_serves_cheap_signals_while_another_builds(
-    store: Store, org: str, tmp_path: Path
+    store: Store, org: str, tmp_path: Path, registries: None
 ) -> None:
     fill(store, org)
     expected = lists(registry(store).current(org, NS))

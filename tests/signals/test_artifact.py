@@ -45,6 +45,7 @@ def content_of(log: EventLog, snapshot: Snapshot) -> ArtifactContent:
         item_ids=snapshot.catalog.item_ids,
         covisitation=heavy.covisitation,
         item_model=heavy.item_model,
+        user_factors=heavy.user_factors,
         item_vectors=heavy.item_vectors,
         # The shop is too small to need one; build it anyway so it is written and read.
         vector_index=build_vector_index(snapshot.item_vectors, seed=0, min_items=0, cluster_size=8),
@@ -57,7 +58,9 @@ def ranked(snapshot: Snapshot) -> list[list[tuple[str, float]]]:
     pipeline = build_pipeline()
     lists = []
     for user_id in (None, "u00", "u07", "u33"):
-        request = RankRequest(now_us=NOW, knobs=defaults(), user_id=user_id, k=10)
+        # The user factors carry weight too, so the restored ones must be the ones written.
+        knobs = defaults().with_overrides({"blend_epsilon": 0.5})
+        request = RankRequest(now_us=NOW, knobs=knobs, user_id=user_id, k=10)
         result = pipeline.run(snapshot, request)
         lists.append([(item.item_id, item.score) for item in result.items])
     return lists
@@ -73,6 +76,7 @@ def restored(content: ArtifactContent) -> Snapshot:
         catalog=catalog,
         covisitation=content.covisitation,
         item_model=content.item_model,
+        user_factors=content.user_factors,
         item_vectors=content.item_vectors,
         event_count=content.heavy_event_count,
         built_at=0.0,
@@ -97,6 +101,10 @@ def test_a_published_version_restores_the_same_rankings(tmp_path: Path) -> None:
     assert loaded.meta == {"last_event_id": 1234, "versions": {"catalog": 3}}
     assert isinstance(loaded.item_model.weights, np.memmap)  # mapped, not read into the heap
     assert not loaded.item_model.weights.flags.writeable
+    assert not loaded.user_factors.item_factors.flags.writeable  # the mapping, not a copy
+    np.testing.assert_array_equal(
+        loaded.user_factors.item_factors, content.user_factors.item_factors
+    )
     assert loaded.vector_index is not None and content.vector_index is not None
     assert np.array_equal(loaded.vector_index.members, content.vector_index.members)
     assert loaded.events.users.ids == log.users.ids

@@ -42,6 +42,10 @@ def test_remapped_signals_match_the_original_by_item_id() -> None:
     # i03's own row and column are gone, so scores agree except for its contribution.
     assert np.corrcoef(scores_old, scores_new)[0, 1] > 0.99
     assert moved.item_model.position[new_i("a-new")] == -1
+    np.testing.assert_array_equal(
+        heavy.user_factors.item_factors[rows_old], moved.user_factors.item_factors[rows_new]
+    )
+    assert not moved.user_factors.item_factors[new_i("a-new")].any()
 
 
 def test_an_attribute_edit_or_an_added_item_keeps_the_matrices_themselves() -> None:

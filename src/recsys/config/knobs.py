@@ -234,6 +234,17 @@ KNOBS: tuple[Knob, ...] = (
         10,
         search=Search("delta", 0.0, 1.0),
     ),
+    _k(
+        "BLEND_EPSILON",
+        "float",
+        0.0,
+        "blend",
+        "Weight of the user factors: the user's learned taste vector (folded in from their "
+        "whole history) against each item's.",
+        0,
+        10,
+        search=Search("epsilon", 0.0, 1.0),
+    ),
     # Candidates and signals
     _k(
         "POPULARITY_FANOUT",
@@ -285,6 +296,39 @@ KNOBS: tuple[Knob, ...] = (
         "The item-to-item model covers this many of the most interacted items (cost ~ n^3).",
         2,
         20000,
+        scope="namespace",
+    ),
+    _k(
+        "USER_FACTORS_DIM",
+        "int",
+        32,
+        "signals",
+        "Length of the learned user and item factor vectors (implicit-feedback ALS); 0 turns "
+        "the signal off (no fit).",
+        0,
+        512,
+        scope="namespace",
+    ),
+    _k(
+        "USER_FACTORS_L2",
+        "float",
+        20.0,
+        "signals",
+        "Regularisation of the user factors: higher = smoother, closer to popularity.",
+        0.01,
+        1e5,
+        search=Search("user-factors-l2", 1.0, 300.0, "log"),
+        scope="namespace",
+    ),
+    _k(
+        "USER_FACTORS_ALPHA",
+        "float",
+        1.0,
+        "signals",
+        "Confidence of an observed interaction in the user factors (1 + alpha against 1 for "
+        "an item the user never touched): higher = fit the history more tightly.",
+        0,
+        1000,
         scope="namespace",
     ),
     # Exclusions
@@ -453,6 +497,15 @@ KNOBS: tuple[Knob, ...] = (
         0.25,
         "cold_start",
         "BLEND_DELTA for new users (fewer events than PROFILE_MIN_EVENTS_FOR_BOOST).",
+        0,
+        10,
+    ),
+    _k(
+        "NEW_USER_BLEND_EPSILON",
+        "float",
+        0.0,
+        "cold_start",
+        "BLEND_EPSILON for new users (fewer events than PROFILE_MIN_EVENTS_FOR_BOOST).",
         0,
         10,
     ),

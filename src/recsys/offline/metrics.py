@@ -55,6 +55,40 @@ def catalog_coverage(lists: Sequence[Sequence[int]], n_items: int, *, k: int) ->
     return len(seen) / n_items
 
 
+def exposure_gini(lists: Sequence[Sequence[int]], n_items: int, *, k: int) -> float:
+    """Gini coefficient of how often each catalogue item appears in the top-k lists: 0 when
+    every item is shown equally often, towards 1 when a few items fill every list."""
+    counts = np.zeros(n_items)
+    shown = [item for ranked in lists for item in list(ranked)[:k]]
+    if n_items == 0 or not shown:
+        return 0.0
+    np.add.at(counts, shown, 1.0)
+    ordered = np.sort(counts)
+    ranks = np.arange(1, n_items + 1)
+    return float(
+        (2.0 * (ranks * ordered).sum()) / (n_items * ordered.sum()) - (n_items + 1) / n_items
+    )
+
+
+def cross_segment_overlap(
+    lists: Sequence[Sequence[int]], segments: Sequence[str], *, k: int
+) -> float:
+    """Mean share of top-k items two users of different segments have in common, over every
+    such pair (1: every segment sees the same list; nan: fewer than two segments)."""
+    rows = [list(ranked)[:k] for ranked in lists]
+    if not rows:
+        return float("nan")
+    labels = np.asarray(segments, dtype=object)
+    items = sorted({item for row in rows for item in row})
+    column = {item: n for n, item in enumerate(items)}
+    shown = np.zeros((len(rows), len(items)))
+    for n, row in enumerate(rows):
+        shown[n, [column[item] for item in row]] = 1.0
+    common = shown @ shown.T / k
+    across = labels[:, None] != labels[None, :]
+    return float(common[across].mean()) if across.any() else float("nan")
+
+
 def long_tail_share(lists: Sequence[Sequence[int]], tail: np.ndarray, *, k: int) -> float:
     """Share of recommended slots (top k) filled by long-tail items."""
     shown = [item for ranked in lists for item in list(ranked)[:k]]
@@ -168,6 +202,8 @@ __all__ = [
     "Interval",
     "bootstrap_mean",
     "catalog_coverage",
+    "cross_segment_overlap",
+    "exposure_gini",
     "intra_list_similarity",
     "long_tail_mask",
     "long_tail_share",

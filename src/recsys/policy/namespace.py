@@ -36,6 +36,9 @@ class NamespacePolicy:
             covis_window_days=knobs["covis_window_days"],
             item_model_l2=knobs["item_model_l2"],
             item_model_max_items=knobs["item_model_max_items"],
+            user_factors_dim=knobs["user_factors_dim"],
+            user_factors_l2=knobs["user_factors_l2"],
+            user_factors_alpha=knobs["user_factors_alpha"],
         )
 
 

@@ -23,7 +23,7 @@ from recsys.ranking.stages.rules import RulesTrace
 # A signal is named as a reason when it contributes at least this share of the blended score.
 REASON_SHARE = 0.15
 # Explain's display name of each blended signal after the base (popularity or caller score).
-_PART_NAMES = ("co_visitation", "item_similarity", "item_model")
+_PART_NAMES = ("co_visitation", "item_similarity", "item_model", "user_factors")
 
 T = TypeVar("T")
 
@@ -105,7 +105,7 @@ def _detail(
     context: RankContext, candidates: CandidateSet, row: int, base_name: str
 ) -> tuple[tuple[str, ...] | None, dict[str, Any] | None]:
     request, knobs = context.request, context.knobs
-    weights = (knobs.alpha, knobs.beta, knobs.gamma, knobs.delta)
+    weights = (knobs.alpha, knobs.beta, knobs.gamma, knobs.delta, knobs.epsilon)
     names = (base_name, *_PART_NAMES)
     columns = ("base", *_PART_NAMES)
     parts = {

@@ -20,6 +20,7 @@ SOURCE_PROFILE = 8
 SOURCE_STARTER = 16
 SOURCE_CALLER = 32
 SOURCE_ITEM_MODEL = 64
+SOURCE_USER_FACTORS = 128
 SOURCE_NAMES = {
     SOURCE_POPULARITY: "popularity",
     SOURCE_COVISITATION: "co_visitation",
@@ -28,6 +29,7 @@ SOURCE_NAMES = {
     SOURCE_STARTER: "starter_profile",
     SOURCE_CALLER: "caller",
     SOURCE_ITEM_MODEL: "item_model",
+    SOURCE_USER_FACTORS: "user_factors",
 }
 
 
@@ -125,6 +127,7 @@ __all__ = [
     "SOURCE_POPULARITY",
     "SOURCE_PROFILE",
     "SOURCE_STARTER",
+    "SOURCE_USER_FACTORS",
     "SOURCE_VECTOR",
     "CandidateSet",
     "Pin",

@@ -18,6 +18,7 @@ from recsys.ranking.context import UserContext, build_user_context
 from recsys.ranking.item_scores import ItemScores
 from recsys.ranking.request import RankRequest
 from recsys.signals.snapshot import Popularity, Snapshot
+from recsys.signals.user_factors import UserFactors
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class EffectiveKnobs:
     beta: float
     gamma: float
     delta: float
+    epsilon: float
     fanout: int
     mmr_lambda: float
     mmr_source: str
@@ -38,6 +40,7 @@ class EffectiveKnobs:
             "blend_beta": self.beta,
             "blend_gamma": self.gamma,
             "blend_delta": self.delta,
+            "blend_epsilon": self.epsilon,
             "popularity_fanout": self.fanout,
             "mmr_lambda": self.mmr_lambda,
             "mmr_lambda_from": self.mmr_source,
@@ -63,6 +66,7 @@ def effective_knobs(request: RankRequest, context: UserContext) -> EffectiveKnob
         beta=knobs[f"{prefix}blend_beta"],
         gamma=knobs[f"{prefix}blend_gamma"],
         delta=knobs[f"{prefix}blend_delta"],
+        epsilon=knobs[f"{prefix}blend_epsilon"],
         fanout=knobs["new_user_pop_fanout"] if new else knobs["popularity_fanout"],
         mmr_lambda=mmr,
         mmr_source=source,
@@ -77,6 +81,8 @@ class UserSignals:
     covisitation: ItemScores  # anchor-weighted co-visitation row
     user_vector: np.ndarray | None  # unit-norm mean of the anchors' item vectors
     item_model: ItemScores  # the item model's scores for the user's history
+    taste: np.ndarray | None  # the user's factor vector, folded in from their history
+    factors: UserFactors | None  # the item factors `taste` is scored against (with it)
     profile: np.ndarray  # tag profile, weighted by (1 - starter weight)
     starter: np.ndarray  # starter profile, weighted by the starter weight
 
@@ -122,10 +128,20 @@ def build_context(snapshot: Snapshot, request: RankRequest) -> RankContext:
     if effective.delta > 0 and len(user.history):
         fitted = snapshot.item_model(knobs["item_model_l2"], knobs["item_model_max_items"])
         model = ItemScores(*fitted.head_scores(user.history))
+    # Likewise the user factors: the fold-in solves a small system per request.
+    taste, factors = None, None
+    if effective.epsilon > 0 and len(user.history):
+        factors = snapshot.user_factors(
+            knobs["user_factors_dim"], knobs["user_factors_l2"], knobs["user_factors_alpha"]
+        )
+        taste = factors.fold_in(user.history)
+        factors = factors if taste is not None else None
     signals = UserSignals(
         covisitation=covisitation,
         user_vector=user_vector,
         item_model=model,
+        taste=taste,
+        factors=factors,
         profile=(1.0 - user.starter_weight) * user.profile,
         starter=user.starter_weight * user.starter,
     )

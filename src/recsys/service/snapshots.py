@@ -17,6 +17,7 @@ import functools
 import logging
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -199,6 +200,9 @@ class SnapshotRegistry:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._heavy_thread: threading.Thread | None = None
+        # First loads running in the background (with first_wait_s): stop() waits for them, so
+        # none is left holding a store connection after the registry is stopped.
+        self._first_loads: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
         self._heavy_queue: list[Key] = []
         self._heavy_wake = threading.Event()
 
@@ -241,7 +245,7 @@ class SnapshotRegistry:
         self._urgent.set()
         self._wake.set()
         self._heavy_wake.set()
-        for thread in (self._thread, self._heavy_thread):
+        for thread in (self._thread, self._heavy_thread, *list(self._first_loads)):
             if thread is not None:
                 thread.join(timeout=30)
         self._thread = self._heavy_thread = None
@@ -286,9 +290,11 @@ class SnapshotRegistry:
         with state.progress:
             if not state.loading and state.served is None:
                 state.loading = True
-                threading.Thread(
+                loader = threading.Thread(
                     target=self._load_first, args=(state,), name="snapshot-first", daemon=True
-                ).start()
+                )
+                self._first_loads.add(loader)
+                loader.start()
             done = state.progress.wait_for(
                 lambda: state.served is not None or not state.loading, timeout=wait_s
             )
@@ -542,6 +548,7 @@ class SnapshotRegistry:
             item_ids=heavy.catalog.item_ids,
             covisitation=heavy.covisitation,
             item_model=heavy.item_model,
+            user_factors=heavy.user_factors,
             item_vectors=heavy.item_vectors,
             vector_index=heavy.vector_index,
             heavy_event_count=heavy.event_count,
@@ -801,6 +808,7 @@ def _heavy_from(content: ArtifactContent, catalog: Catalog, built_at: float) -> 
         catalog=catalog if same else build_catalog([{"item_id": i} for i in content.item_ids]),
         covisitation=content.covisitation,
         item_model=content.item_model,
+        user_factors=content.user_factors,
         item_vectors=content.item_vectors,
         event_count=content.heavy_event_count,
         built_at=built_at,

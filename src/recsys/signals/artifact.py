@@ -13,9 +13,9 @@ mismatch raises `ArtifactError` and the caller rebuilds instead of serving it.
 
 What a version holds (`ArtifactContent`): the coded event log and its id vocabularies, the
 catalogue's item ids the heavy signals are indexed by, and the heavy signals themselves
-(co-visitation, item model, learned vectors and their index), with the store position it was
-built from (`meta`: last event id, store versions, event count) so a loader applies only newer
-events."""
+(co-visitation, item model, user factors, learned vectors and their index), with the store
+position it was built from (`meta`: last event id, store versions, event count) so a loader
+applies only newer events."""
 
 from __future__ import annotations
 
@@ -34,11 +34,12 @@ import scipy.sparse as sp
 
 from recsys.signals.assemble import EventLog, Vocabulary
 from recsys.signals.item_model import ItemModel
+from recsys.signals.user_factors import UserFactors, with_gram
 from recsys.signals.vector_index import VectorIndex
 
 # Bumped whenever the layout or meaning of an artifact changes: older code refuses newer
 # artifacts (and the other way round) instead of misreading them.
-FORMAT = 2
+FORMAT = 3
 MANIFEST = "manifest.json"
 _TEMP_PREFIX = ".tmp-"
 _CHUNK = 1 << 20
@@ -54,6 +55,7 @@ class ArtifactContent:
     item_ids: np.ndarray  # str: the catalogue (sorted ids) the heavy signals are indexed by
     covisitation: sp.csr_matrix
     item_model: ItemModel
+    user_factors: UserFactors
     item_vectors: np.ndarray | None  # learned vectors (caller embeddings live in the catalogue)
     vector_index: VectorIndex | None
     heavy_event_count: int  # size of the log the heavy signals were computed from
@@ -94,6 +96,7 @@ def publish(root: Path, org_id: str, namespace: str, content: ArtifactContent) -
             "heavy_event_count": int(content.heavy_event_count),
             "has_vectors": content.item_vectors is not None,
             "has_vector_index": content.vector_index is not None,
+            "user_factors": {"l2": content.user_factors.l2, "alpha": content.user_factors.alpha},
             "meta": dict(content.meta),
         }
         _write_bytes(temp / MANIFEST, json.dumps(manifest, sort_keys=True, indent=1).encode())
@@ -191,6 +194,7 @@ def _arrays(content: ArtifactContent) -> dict[str, np.ndarray]:
         "model_head": content.item_model.head,
         "model_position": content.item_model.position,
         "model_weights": content.item_model.weights,
+        "user_item_factors": content.user_factors.item_factors,
     }
     if content.item_vectors is not None:
         arrays["item_vectors"] = content.item_vectors
@@ -234,6 +238,7 @@ def _content(manifest: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> A
             position=arrays["model_position"],
             weights=arrays["model_weights"],
         ),
+        user_factors=with_gram(arrays["user_item_factors"], **manifest["user_factors"]),
         item_vectors=arrays["item_vectors"] if manifest["has_vectors"] else None,
         vector_index=vector_index,
         heavy_event_count=int(manifest["heavy_event_count"]),

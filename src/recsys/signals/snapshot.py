@@ -22,6 +22,7 @@ from recsys.signals.event_types import EventTypeTable, event_strength
 from recsys.signals.feature_postings import FeaturePostings, feature_postings
 from recsys.signals.item_model import ItemModel, empty_item_model, fit_item_model
 from recsys.signals.popularity import descending_order, long_tail_mask, popularity_scores
+from recsys.signals.user_factors import UserFactors, empty_user_factors, fit_user_factors
 from recsys.signals.vector_index import VectorIndex, build_vector_index
 from recsys.signals.vectors import learn_item_vectors
 
@@ -37,8 +38,16 @@ class SignalParams:
     covis_neighbors: int = 50
     item_model_l2: float = 500.0
     item_model_max_items: int = 3000
+    user_factors_dim: int = 32
+    user_factors_l2: float = 20.0
+    user_factors_alpha: float = 1.0
     vector_dim: int = 32
     seed: int = 0
+
+    @property
+    def user_factors_setting(self) -> tuple[int, float, float]:
+        """(dim, l2, alpha) of the user factors."""
+        return self.user_factors_dim, self.user_factors_l2, self.user_factors_alpha
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,7 @@ class Snapshot:
         version: dict[str, Any] | None = None,
         covisitation: sp.csr_matrix | None = None,
         item_model: ItemModel | None = None,
+        user_factors: UserFactors | None = None,
         vector_index: VectorIndex | None = None,
         strength: np.ndarray | None = None,
         popularity: tuple[float, np.ndarray] | None = None,
@@ -89,6 +99,8 @@ class Snapshot:
             self._memo[self._item_model_key(params.item_model_l2, params.item_model_max_items)] = (
                 item_model
             )
+        if user_factors is not None:
+            self._memo[self._user_factors_key(*params.user_factors_setting)] = user_factors
         if vector_index is not None:
             # Built over these very vectors by an earlier snapshot (see build_snapshot).
             self._memo[("vector_index",)] = vector_index
@@ -170,6 +182,28 @@ class Snapshot:
         result: ItemModel = self._memoised(self._item_model_key(l2, max_items), build)
         return result
 
+    @staticmethod
+    def _user_factors_key(dim: int, l2: float, alpha: float) -> tuple[Any, ...]:
+        return ("user_factors", int(dim), float(l2), float(alpha))
+
+    def user_factors(self, dim: int, l2: float, alpha: float) -> UserFactors:
+        """Item factors of implicit-feedback ALS over the log (dim 0: none)."""
+
+        def build() -> UserFactors:
+            return fit_user_factors(
+                user=self.log.user,
+                item=self.log.item,
+                n_users=self.users.size,
+                n_items=self.catalog.size,
+                dim=dim,
+                l2=l2,
+                alpha=alpha,
+                seed=self.params.seed,
+            )
+
+        result: UserFactors = self._memoised(self._user_factors_key(dim, l2, alpha), build)
+        return result
+
     def feature_postings(self, halflife_days: float) -> FeaturePostings:
         """Each feature's items, most popular (at this half-life) first."""
 
@@ -222,6 +256,7 @@ class Snapshot:
         self.popularity(self.params.popularity_halflife_days)
         self.covisitation(self.params.covis_window_days)
         self.item_model(self.params.item_model_l2, self.params.item_model_max_items)
+        self.user_factors(*self.params.user_factors_setting)
         self.feature_postings(self.params.popularity_halflife_days)
         self.vector_index()
         return self
@@ -229,13 +264,14 @@ class Snapshot:
 
 @dataclass(frozen=True, eq=False)
 class HeavySignals:
-    """The expensive signals (co-visitation at the configured window, the item model at the
-    configured regularisation, learned item vectors),
+    """The expensive signals (co-visitation at the configured window, the item model and the
+    user factors at the configured parameters, learned item vectors),
     which a refresh may carry over from the previous snapshot while they are still fresh."""
 
     catalog: Catalog  # valid only for this very catalogue (same item indices)
     covisitation: sp.csr_matrix
     item_model: ItemModel
+    user_factors: UserFactors
     item_vectors: np.ndarray | None
     event_count: int  # size of the log they were computed from
     built_at: float  # monotonic seconds
@@ -292,6 +328,7 @@ def build_snapshot(
         version=version,
         covisitation=usable.covisitation if usable is not None else None,
         item_model=usable.item_model if usable is not None else None,
+        user_factors=usable.user_factors if usable is not None else None,
         vector_index=(
             usable.vector_index if usable is not None and vectors is usable.item_vectors else None
         ),
@@ -327,6 +364,7 @@ def remap_heavy(heavy: HeavySignals, catalog: Catalog) -> HeavySignals:
         catalog=catalog,
         covisitation=covisitation,
         item_model=heavy.item_model.remapped(new_index, n),
+        user_factors=heavy.user_factors.remapped(new_index, n),
         item_vectors=vectors,
         event_count=heavy.event_count,
         built_at=heavy.built_at,
@@ -341,6 +379,7 @@ def no_heavy(catalog: Catalog) -> HeavySignals:
         catalog=catalog,
         covisitation=sp.csr_matrix((n, n), dtype=np.float32),
         item_model=empty_item_model(n),
+        user_factors=empty_user_factors(n),
         item_vectors=None,
         event_count=0,
         built_at=0.0,
@@ -357,6 +396,9 @@ def heavy_params(params: SignalParams) -> tuple[Any, ...]:
         params.covis_neighbors,
         params.item_model_l2,
         params.item_model_max_items,
+        params.user_factors_dim,
+        params.user_factors_l2,
+        params.user_factors_alpha,
         params.vector_dim,
         params.seed,
     )
@@ -369,6 +411,7 @@ def heavy_signals_of(snapshot: Snapshot, built_at: float) -> HeavySignals:
         item_model=snapshot.item_model(
             snapshot.params.item_model_l2, snapshot.params.item_model_max_items
         ),
+        user_factors=snapshot.user_factors(*snapshot.params.user_factors_setting),
         item_vectors=snapshot.item_vectors if snapshot.vector_source == "learned" else None,
         event_count=snapshot.log.size,
         built_at=built_at,

@@ -10,7 +10,13 @@ from tests.ranking.stages.helpers import before, context, ids
 
 
 def test_blend_is_the_weighted_sum_of_the_normalised_signals() -> None:
-    weights = {"blend_alpha": 0.5, "blend_beta": 2.0, "blend_gamma": 0.25, "blend_delta": 1.0}
+    weights = {
+        "blend_alpha": 0.5,
+        "blend_beta": 2.0,
+        "blend_gamma": 0.25,
+        "blend_delta": 1.0,
+        "blend_epsilon": 0.75,
+    }
     ctx = context(weights, user_id="anchor")
     blended, trace = Blend()(ctx, before("blend", ctx))
     for name in SIGNALS:

@@ -1,6 +1,7 @@
 """Blend: gather each signal for the candidates, normalise it to [0, 1] over this request's
 candidates, and mix them with the effective weights (BLEND_ALPHA popularity or the
-caller's score, BLEND_BETA co-visitation, BLEND_GAMMA item vectors, BLEND_DELTA item model)."""
+caller's score, BLEND_BETA co-visitation, BLEND_GAMMA item vectors, BLEND_DELTA item model,
+BLEND_EPSILON user factors)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from recsys.ranking.candidates import CandidateSet
 from recsys.ranking.stage import RankContext
 
 # The blended signals, in blend order; each has a `<name>_raw` and a `<name>_norm` column.
-SIGNALS = ("base", "co_visitation", "item_similarity", "item_model")
+SIGNALS = ("base", "co_visitation", "item_similarity", "item_model", "user_factors")
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Blend:
             "co_visitation": signals.covisitation.at(items),
             "item_similarity": similarity,
             "item_model": np.clip(signals.item_model.at(items), 0.0, None),
+            "user_factors": self.user_factors(context, items),
         }
         norm = {name: normalised(values) for name, values in raw.items()}
         knobs = context.knobs
@@ -56,10 +58,20 @@ class Blend:
             + knobs.beta * norm["co_visitation"]
             + knobs.gamma * norm["item_similarity"]
             + knobs.delta * norm["item_model"]
+            + knobs.epsilon * norm["user_factors"]
         )
         columns = {f"{name}_raw": values for name, values in raw.items()}
         columns.update({f"{name}_norm": values for name, values in norm.items()})
         return candidates.with_columns(**columns, blend=blend), BlendTrace(base_name)
+
+    @staticmethod
+    def user_factors(context: RankContext, items: np.ndarray) -> np.ndarray:
+        """The user's predicted preference for each candidate (negative predictions count as
+        no evidence, like the other signals' zeros)."""
+        taste, factors = context.signals.taste, context.signals.factors
+        if taste is None or factors is None:
+            return np.zeros(len(items))
+        return np.clip(factors.scores(taste, items).astype(np.float64), 0.0, None)
 
     @staticmethod
     def base_signal(context: RankContext, items: np.ndarray) -> tuple[str, np.ndarray]:

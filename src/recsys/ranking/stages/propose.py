@@ -15,6 +15,7 @@ from recsys.ranking.candidates import (
     SOURCE_POPULARITY,
     SOURCE_PROFILE,
     SOURCE_STARTER,
+    SOURCE_USER_FACTORS,
     SOURCE_VECTOR,
     CandidateSet,
     top_indices,
@@ -61,6 +62,9 @@ class Propose:
             proposals.append((SOURCE_ITEM_MODEL, signals.item_model.top(NEIGHBOUR_FANOUT)))
         if signals.user_vector is not None:
             proposals.append((SOURCE_VECTOR, nearest_by_vector(context, signals.user_vector)))
+        if signals.taste is not None and signals.factors is not None:
+            best = top_indices(signals.factors.scores(signals.taste), NEIGHBOUR_FANOUT)
+            proposals.append((SOURCE_USER_FACTORS, best))
         if signals.profile.any():
             proposals.append((SOURCE_PROFILE, sharing_features(context, signals.profile)))
         if signals.starter.any():
