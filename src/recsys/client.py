@@ -149,8 +149,11 @@ class RecsysClient:
 
     # --- control plane ------------------------------------------------------------------------
 
-    def config(self, namespace: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.get("/v1/admin/recommendation/config", namespace=namespace)
+    def config(self, namespace: str, *, as_of: str | None = None) -> dict[str, Any]:
+        """The namespace's config now, or the version in force at `as_of` (RFC 3339)."""
+        result: dict[str, Any] = self.get(
+            "/v1/admin/recommendation/config", namespace=namespace, as_of=as_of
+        )
         return result
 
     def set_config(

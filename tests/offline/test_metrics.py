@@ -10,6 +10,8 @@ import pytest
 from recsys.offline.metrics import (
     bootstrap_mean,
     catalog_coverage,
+    cross_segment_overlap,
+    exposure_gini,
     intra_list_similarity,
     long_tail_mask,
     long_tail_share,
@@ -87,3 +89,17 @@ def test_paired_difference_cancels_what_users_share() -> None:
     assert (same.low, same.mean, same.high) == (0.0, 0.0, 0.0)
     with pytest.raises(ValueError, match="same users"):
         paired_difference(a, b[:10])
+
+
+def test_exposure_gini_and_cross_segment_overlap() -> None:
+    same = [[0, 1, 2], [0, 1, 2], [0, 1, 2], [0, 1, 2]]
+    apart = [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10, 11]]
+    assert exposure_gini(apart, 12, k=3) == pytest.approx(0.0)
+    assert exposure_gini(same, 12, k=3) == pytest.approx(0.75)  # 3 of 12 items take every slot
+    segments = ["a", "a", "b", "b"]
+    assert cross_segment_overlap(same, segments, k=3) == pytest.approx(1.0)
+    assert cross_segment_overlap(apart, segments, k=3) == pytest.approx(0.0)
+    half = [[0, 1], [0, 1], [0, 5], [0, 5]]
+    # Pairs across segments share 1 of 2 items; pairs within a segment are not counted.
+    assert cross_segment_overlap(half, segments, k=2) == pytest.approx(0.5)
+    assert math.isnan(cross_segment_overlap(same, ["a"] * 4, k=3))

@@ -136,7 +136,6 @@ def tune(
                 now=timestamp,
             )
         data = fetch_namespace(api, namespace)
-        policy = fetch_policy(api, namespace)
         if len(data.events) == 0:
             typer.echo(f"namespace {namespace!r} has no events: seed it first", err=True)
             raise typer.Exit(2)
@@ -161,7 +160,7 @@ def tune(
                     thresholds=thresholds,
                     now=timestamp,
                     client=api,
-                    policy=policy,
+                    policy_at=lambda cut_us: fetch_policy(api, namespace, as_of_us=cut_us),
                     progress=lambda n: bar.advance(task, n),
                 )
             except EmptyWindow as exc:
@@ -216,7 +215,10 @@ def quality_eval(
             typer.echo("no user has events on both sides of the split: seed more data", err=True)
             raise typer.Exit(2)
         local = LocalRanker(
-            data, cut_us=split.cut_us, base_knobs=defaults(), policy=fetch_policy(api, namespace)
+            data,
+            cut_us=split.cut_us,
+            base_knobs=defaults(),
+            policy=fetch_policy(api, namespace, as_of_us=split.cut_us),
         )
         ranker: Ranker = (
             local if engine == "local" else HttpRanker(api, namespace, cut_us=split.cut_us)

@@ -4,7 +4,7 @@ index breaks ties by item_id (determinism for free)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -55,6 +55,15 @@ class Catalog:
     def category_codes(self, names: Iterable[str]) -> np.ndarray:
         lookup = {name: code for code, name in enumerate(self.category_names)}
         return np.asarray([lookup[n] for n in names if n in lookup], dtype=np.int32)
+
+    def as_of(self, at_us: int) -> Catalog:
+        """The catalogue as it stood at `at_us`, as far as it can be told: items created later
+        did not exist yet, so they are not available. Everything else (availability, price,
+        tags) is as it is now: the store keeps no history of item attributes."""
+        existed = self.created_at_us <= at_us
+        if existed.all():
+            return self
+        return replace(self, available=self.available & existed)
 
 
 def _codes(values: list[str | None]) -> tuple[np.ndarray, tuple[str, ...]]:

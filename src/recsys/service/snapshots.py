@@ -138,7 +138,7 @@ class _Namespace:
     # A loaded artifact whose heavy signals are adopted once the catalogue is known.
     pending: ArtifactContent | None = None
     artifact_version: str | None = None  # the newest version this process adopted or wrote
-    as_of: OrderedDict[int, Snapshot] = field(default_factory=OrderedDict)
+    as_of: OrderedDict[int, Served] = field(default_factory=OrderedDict)
     last_used: float = field(default_factory=time.monotonic)
 
     @property
@@ -327,31 +327,37 @@ class SnapshotRegistry:
             state.progress.notify_all()
 
     def as_of(self, org_id: str, namespace: str, as_of_us: int) -> Served:
-        """Signals that only know events with ts <= as_of (built once, then cached), with the
-        namespace's current policy."""
+        """The namespace as it stood at `as_of_us`, as far as the store can tell (built once,
+        then cached): signals from the events up to then, the items that existed then
+        (`Catalog.as_of`), and the config version in force then (rules, segments, profiles and
+        event types keep no history: they are the current ones)."""
         state = self._state(org_id, namespace)
         self._complete(state)
         with state.lock:
             cache_key = as_of_us
             cached = state.as_of.get(cache_key)
             version = state.versions
-            if cached is not None and cached.version.get("versions") == version:
+            if cached is not None and cached.snapshot.version.get("versions") == version:
                 state.as_of.move_to_end(cache_key)
-                return Served(cached, state.policy)
+                return cached
             assert state.catalog is not None
+            with self.store.read() as conn:
+                rows = load_policy_rows(conn, org_id=org_id, namespace=namespace, at_us=as_of_us)
+            policy = policy_from_rows(**rows)
             snapshot = assemble_snapshot(
                 catalog=state.catalog,
                 users=state.users,
                 events=state.events,
-                params=state.params,
+                params=policy.signal_params(self.base_knobs),
                 reference_us=as_of_us,
                 as_of_us=as_of_us,
                 version={"versions": version, "as_of_us": as_of_us},
             )
-            state.as_of[cache_key] = snapshot
+            served = Served(snapshot, policy)
+            state.as_of[cache_key] = served
             while len(state.as_of) > AS_OF_CACHE:
                 state.as_of.popitem(last=False)
-            return Served(snapshot, state.policy)
+            return served
 
     def notify_write(self, org_id: str, namespace: str) -> None:
         """A write to this namespace committed here: refresh now rather than at the next poll

@@ -268,10 +268,13 @@ def assemble_snapshot(
     cache: AssemblyCache | None = None,
 ) -> Snapshot:
     """Build a snapshot. Events on items missing from the catalogue are ignored (they cannot
-    be recommended or described); with `as_of_us`, so are events after that instant. `cache`
+    be recommended or described); with `as_of_us`, so are events after that instant, and
+    items created after it are not available (`Catalog.as_of`). `cache`
     keeps the id tables and the last log between refreshes of one namespace: a refresh then
     costs in proportion to the events added, not to the log."""
     cache = cache or AssemblyCache()
+    if as_of_us is not None:
+        catalog = catalog.as_of(as_of_us)
     tables = cache.ids.of(catalog, users, events)
     table = tables.table
     grown = (

@@ -39,6 +39,23 @@ def current_config(conn: Connection, *, org_id: str, namespace: str) -> Row | No
     return dict(row) if row else None
 
 
+def config_in_force(conn: Connection, *, org_id: str, namespace: str, at_us: int) -> Row | None:
+    """The version that was current at `at_us`: the newest one stored at or before it (None:
+    the namespace had no config yet, so every knob had its default)."""
+    stmt = (
+        select(configs)
+        .where(
+            configs.c.org_id == org_id,
+            configs.c.namespace == namespace,
+            configs.c.created_at_us <= at_us,
+        )
+        .order_by(configs.c.version.desc())
+        .limit(1)
+    )
+    row = conn.execute(stmt).mappings().first()
+    return dict(row) if row else None
+
+
 def config_version(conn: Connection, *, org_id: str, namespace: str, version: int) -> Row | None:
     stmt = select(configs).where(
         configs.c.org_id == org_id, configs.c.namespace == namespace, configs.c.version == version
@@ -425,6 +442,7 @@ def search_decisions(
 __all__ = [
     "cancel_override",
     "config_history",
+    "config_in_force",
     "config_version",
     "current_config",
     "delete_decisions",
@@ -453,10 +471,19 @@ __all__ = [
 ]
 
 
-def load_policy_rows(conn: Connection, *, org_id: str, namespace: str) -> dict[str, Any]:
-    """Everything the policy of a namespace is made of, read in one transaction."""
+def load_policy_rows(
+    conn: Connection, *, org_id: str, namespace: str, at_us: int | None = None
+) -> dict[str, Any]:
+    """Everything the policy of a namespace is made of, read in one transaction. With `at_us`,
+    the config is the version in force at that instant; the other parts (event types,
+    segments, profiles, rules) keep no history and are read as they are now."""
+    config = (
+        current_config(conn, org_id=org_id, namespace=namespace)
+        if at_us is None
+        else config_in_force(conn, org_id=org_id, namespace=namespace, at_us=at_us)
+    )
     return {
-        "config": current_config(conn, org_id=org_id, namespace=namespace),
+        "config": config,
         "event_types": list_event_types(conn, org_id=org_id, namespace=namespace),
         "segments": list_segments(conn, org_id=org_id, namespace=namespace),
         "profiles": list_profiles(conn, org_id=org_id, namespace=namespace),

@@ -11,6 +11,7 @@ from typing import Any
 from recsys.client import EVENTS_PER_BATCH, RecsysClient
 from recsys.clock import to_micros
 from recsys.offline.dataset import NamespaceData, namespace_data_from_records
+from recsys.offline.evaluate import iso
 from recsys.offline.synthetic import generate
 from recsys.policy.namespace import NamespacePolicy, policy_from_rows
 from recsys.toolkit.evidence import ANALYSIS, manifest, new_folder, stamp, write_json
@@ -111,11 +112,14 @@ def fetch_namespace(client: RecsysClient, namespace: str) -> NamespaceData:
     )
 
 
-def fetch_policy(client: RecsysClient, namespace: str) -> NamespacePolicy:
+def fetch_policy(
+    client: RecsysClient, namespace: str, *, as_of_us: int | None = None
+) -> NamespacePolicy:
     """The namespace's policy as the server resolves it. `config` holds the *effective* values
     (server environment + namespace config), so a local engine needs no knowledge of the
-    server's environment."""
-    config = client.config(namespace)
+    server's environment. With `as_of_us`, the config version in force at that instant (the
+    rest of the policy keeps no history and is the current one)."""
+    config = client.config(namespace, as_of=iso(as_of_us) if as_of_us is not None else None)
     types = client.get("/v1/event-types", namespace=namespace)["types"]
     segments = client.get("/v1/segments", namespace=namespace)["segments"]
     profiles = client.get("/v1/segment-profiles", namespace=namespace)["profiles"]

@@ -133,12 +133,13 @@ def run_sweep(
     thresholds: Thresholds,
     now: datetime,
     client: RecsysClient | None = None,
-    policy: NamespacePolicy | None = None,
+    policy_at: Callable[[int], NamespacePolicy] | None = None,
     progress: Callable[[int], None] | None = None,
     root: Path = TUNING_RUNS,
 ) -> Path:
     """Rank every configuration on the validation window, score the chosen one on the test
-    window; write and return the run folder."""
+    window; write and return the run folder. `policy_at(cut)`: the namespace's policy with the
+    config version in force at a window's cut (default: the catalogue defaults)."""
     started = time.perf_counter()
     windows = tuning_windows(data, seed=plan.seed)
     validation = _users_for(plan, data, windows.validation)
@@ -150,6 +151,7 @@ def run_sweep(
                 f"events on both sides of the {name} cut: seed more events over time"
             )
     segments = data.segments()
+    policy = policy_at(validation.cut_us) if policy_at else NamespacePolicy()
     val_ranker, val_reference = _ranker(plan, data, validation, base_knobs, client, policy)
     users = list(validation.users)
     baseline_overrides = {**plan.base_overrides, **POPULARITY_BASELINE}
@@ -162,7 +164,7 @@ def run_sweep(
     )
     folder = new_folder(root, f"{plan.namespace}_{stamp(now)}")
     runs: list[dict[str, Any]] = []
-    namespace_knobs = (policy or NamespacePolicy()).knobs(base_knobs)
+    namespace_knobs = policy.knobs(base_knobs)
     for number, parameters in enumerate(plan.configurations, start=1):
         overrides = {**plan.base_overrides, **parameters}
         # Every tunable knob's value in this run (namespace config with the run's overrides),
@@ -206,7 +208,8 @@ def run_sweep(
         if progress:
             progress(1)
     chosen = _choose(runs, plan.segment)
-    test_ranker, test_reference = _ranker(plan, data, test, base_knobs, client, policy)
+    test_policy = policy_at(test.cut_us) if policy_at else NamespacePolicy()
+    test_ranker, test_reference = _ranker(plan, data, test, base_knobs, client, test_policy)
     result = evaluate(
         test_ranker,
         test,
@@ -278,7 +281,7 @@ def _ranker(
     window: TemporalSplit,
     base_knobs: KnobValues,
     client: RecsysClient | None,
-    policy: NamespacePolicy | None,
+    policy: NamespacePolicy,
 ) -> tuple[Ranker, Reference]:
     """The ranker of one window (ranking as of its cut) and the reference its lists are scored
     against (training popularity and long tail as of the same cut)."""

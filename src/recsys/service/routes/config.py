@@ -13,7 +13,7 @@ from recsys.service.deps import Now, State, StoreDep, TenantDep, WritesDep
 from recsys.service.errors import ApiError
 from recsys.service.flows.control import validated_config
 from recsys.service.routes import V1_ERRORS
-from recsys.service.schemas.common import ErrorBody, NamespaceName
+from recsys.service.schemas.common import ErrorBody, Moment, NamespaceName
 from recsys.service.schemas.control import (
     ConfigHistory,
     ConfigMetadata,
@@ -66,12 +66,23 @@ def _response(state: Any, namespace: str, row: dict[str, Any] | None) -> ConfigR
 
 @router.get("/v1/admin/recommendation/config", response_model=ConfigResponse)
 async def get_config(
-    tenant: TenantDep, state: State, store: StoreDep, namespace: Annotated[NamespaceName, Query()]
+    tenant: TenantDep,
+    state: State,
+    store: StoreDep,
+    namespace: Annotated[NamespaceName, Query()],
+    as_of: Annotated[
+        Moment | None,
+        Query(description="The version in force at this instant (RFC 3339) instead of now."),
+    ] = None,
 ) -> ConfigResponse:
     """Every knob's effective value for the namespace, the version and who set it."""
 
     def read() -> dict[str, Any] | None:
         with store.read() as conn:
+            if as_of is not None:
+                return control.config_in_force(
+                    conn, org_id=tenant.org_id, namespace=namespace, at_us=to_micros(as_of)
+                )
             return control.current_config(conn, org_id=tenant.org_id, namespace=namespace)
 
     return _response(state, namespace, await run_in_threadpool(read))
