@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,15 @@ from recsys.config.knobs import (
 from recsys.config.settings import Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_blend_and_factor_defaults_are_the_ones_chosen_on_validation() -> None:
+    """bench/defaults.py picks them on validation folds only; the catalogue ships its choice."""
+    from recsys.signals.user_factors import fit_user_factors
+
+    study = json.loads((ROOT / "bench" / "results" / "defaults.json").read_text())
+    assert study["defaults"] and all(defaults()[k] == v for k, v in study["defaults"].items())
+    assert fit_user_factors.__kwdefaults__ == {"iterations": study["user_factor_iterations"]}
 
 
 def test_env_reference_is_generated_from_the_catalogue() -> None:

@@ -290,6 +290,9 @@ CASES = [
         SYNTHETIC_USER,
         more_popular_items(synthetic_snapshot),
         k=100,
+        # Popularity must carry weight for its candidates to reach the list, and the user
+        # factors (which propose the popular items this user would like anyway) stay out.
+        base=(("blend_alpha", 0.5), ("blend_epsilon", 0.0)),
         snapshot=synthetic_snapshot,
     ),
     Case(

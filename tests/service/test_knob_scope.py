@@ -26,6 +26,9 @@ def test_every_knob_a_signal_is_built_from_is_a_namespace_setting() -> None:
         "covis_window_days",
         "item_model_l2",
         "item_model_max_items",
+        "user_factors_dim",
+        "user_factors_l2",
+        "user_factors_alpha",
     }
 
 

@@ -197,7 +197,7 @@ KNOBS: tuple[Knob, ...] = (
     _k(
         "BLEND_ALPHA",
         "float",
-        0.2,
+        0.1,
         "blend",
         "Weight of time-decayed popularity in the blend.",
         0,
@@ -207,7 +207,7 @@ KNOBS: tuple[Knob, ...] = (
     _k(
         "BLEND_BETA",
         "float",
-        0.25,
+        0.1071,
         "blend",
         "Weight of co-visitation with the user's recent items.",
         0,
@@ -217,7 +217,7 @@ KNOBS: tuple[Knob, ...] = (
     _k(
         "BLEND_GAMMA",
         "float",
-        0.1,
+        0.0429,
         "blend",
         "Weight of item-vector similarity to the user's recent items.",
         0,
@@ -227,7 +227,7 @@ KNOBS: tuple[Knob, ...] = (
     _k(
         "BLEND_DELTA",
         "float",
-        0.45,
+        0.3,
         "blend",
         "Weight of the learned item-to-item model over the user's whole history.",
         0,
@@ -237,7 +237,7 @@ KNOBS: tuple[Knob, ...] = (
     _k(
         "BLEND_EPSILON",
         "float",
-        0.0,
+        0.45,
         "blend",
         "Weight of the user factors: the user's learned taste vector (folded in from their "
         "whole history) against each item's.",
@@ -301,7 +301,7 @@ KNOBS: tuple[Knob, ...] = (
     _k(
         "USER_FACTORS_DIM",
         "int",
-        32,
+        16,
         "signals",
         "Length of the learned user and item factor vectors (implicit-feedback ALS); 0 turns "
         "the signal off (no fit).",

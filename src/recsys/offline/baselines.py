@@ -373,11 +373,13 @@ BASELINES: dict[str, type[Baseline]] = {cls.name: cls for cls in (Popularity, It
 BASELINE_GRIDS: dict[str, list[dict[str, Any]]] = {
     "popularity": [{}],
     "itemknn": [{"neighbours": n} for n in (20, 50, 100, 200, 400)],
+    # ALS's grid is declared as even steps on a log scale over each parameter's usual range
+    # (not narrowed to values that looked good on a test split, as an earlier grid was).
     "als": [
-        {"factors": f, "regularization": m * (1.0 + a), "alpha": a, "iterations": 15}
-        for f in (64, 128)
-        for a in (1.0, 4.0)
-        for m in (5.0, 10.0)
+        {"factors": f, "regularization": r, "alpha": a, "iterations": 15}
+        for f in (32, 64, 128)
+        for a in (1.0, 4.0, 16.0)
+        for r in (1.0, 10.0, 100.0)
     ],
     "ease": [{"l2": l2} for l2 in (100.0, 250.0, 500.0, 1000.0)],
 }

@@ -38,7 +38,7 @@ class SignalParams:
     covis_neighbors: int = 50
     item_model_l2: float = 500.0
     item_model_max_items: int = 3000
-    user_factors_dim: int = 32
+    user_factors_dim: int = 16
     user_factors_l2: float = 20.0
     user_factors_alpha: float = 1.0
     vector_dim: int = 32

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-# Sweeps of the alternating solver; each costs about the same. Chosen on validation folds only
-# (bench/defaults.py, figures in docs/benchmarks.md): past 12 the ranking stops improving.
-ITERATIONS = 12
+# Sweeps of the alternating solver; each costs about the same. Chosen with the default vector
+# length on validation folds only (bench/defaults.py; figures in docs/benchmarks.md).
+ITERATIONS = 16
 
 
 @dataclass(frozen=True, eq=False)
