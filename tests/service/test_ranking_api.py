@@ -63,8 +63,15 @@ def test_lists_lean_to_each_users_taste(shop: TestClient, headers: dict) -> None
 
 
 def test_reasons_and_explain_levels(shop: TestClient, headers: dict) -> None:
+    # Co-visitation weighted up, so that it is a reason (a signal's share of the score counts).
     body = recommend(
-        shop, headers, user_id="anchor", k=3, include_reasons=True, explain_level="numeric"
+        shop,
+        headers,
+        user_id="anchor",
+        k=3,
+        include_reasons=True,
+        explain_level="numeric",
+        overrides={"blend_beta": 0.5},
     )
     first = body["items"][0]
     assert first["item_id"] == "i07"

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from recsys.client import RecsysClient
+from recsys.clock import to_micros
 from recsys.config.knobs import defaults
 from recsys.offline.dataset import temporal_split
-from recsys.offline.evaluate import LocalRanker, Reference, evaluate
+from recsys.offline.evaluate import LocalRanker, Reference, evaluate, run_lists
 from recsys.offline.http_ranker import HttpRanker
 from recsys.testing.server import running_server
 from recsys.toolkit.data import fetch_namespace, fetch_policy, seed_namespace
@@ -75,9 +76,11 @@ def test_local_engine_reproduces_http_metrics_exactly(api: RecsysClient, overrid
     data = fetch_namespace(api, NS)
     split = temporal_split(data, max_users=60, seed=3)
     assert len(split.users) >= 30
-    local = LocalRanker(
-        data, cut_us=split.cut_us, base_knobs=defaults(), policy=fetch_policy(api, NS)
-    )
+    # Both rank as of the cut, so both take the config in force then: the one set above came
+    # later (the server stamps it with its clock), so it is version 0 at the cut.
+    policy = fetch_policy(api, NS, as_of_us=split.cut_us)
+    assert policy.config_version == 0 and fetch_policy(api, NS).config_version == 1
+    local = LocalRanker(data, cut_us=split.cut_us, base_knobs=defaults(), policy=policy)
     remote = HttpRanker(api, NS, cut_us=split.cut_us)
     reference = Reference.from_snapshot(local.snapshot)
     segments = data.segments()
@@ -88,6 +91,14 @@ def test_local_engine_reproduces_http_metrics_exactly(api: RecsysClient, overrid
     assert local_result["baseline"] == http_result["baseline"]
     if not overrides:  # the defaults beat popularity; heavy diversification need not
         assert local_result["metrics"]["ndcg@10"] > local_result["baseline"]["ndcg@10"]
+    # Ranked as of now, after the config was set: both engines take version 1 and agree.
+    now_us = to_micros(datetime.now(UTC))
+    policy_now = fetch_policy(api, NS, as_of_us=now_us)
+    assert policy_now.config_version == 1
+    local_now = LocalRanker(data, cut_us=now_us, base_knobs=defaults(), policy=policy_now)
+    remote_now = HttpRanker(api, NS, cut_us=now_us)
+    users = list(split.users)[:20]
+    assert run_lists(local_now, users, overrides) == run_lists(remote_now, users, overrides)
 
 
 def test_held_out_events_never_feed_the_ranking(api: RecsysClient) -> None:

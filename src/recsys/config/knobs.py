@@ -307,6 +307,7 @@ KNOBS: tuple[Knob, ...] = (
         "the signal off (no fit).",
         0,
         512,
+        search=Search("user-factors-dim", 8, 128, "log"),
         scope="namespace",
     ),
     _k(
