@@ -390,6 +390,7 @@ def build_snapshot_timed(dataset: Any, now_us: int) -> tuple[Any, dict[str, Any]
         (snapshot_mod, "descending_order", "popularity"),
         (snapshot_mod, "covisitation_matrix", "covisitation"),
         (snapshot_mod, "fit_item_model", "item_model"),
+        (snapshot_mod, "fit_user_factors", "user_factors"),
     ]
     with timed_calls(targets, inner):
         snapshot = assemble_snapshot(
@@ -416,6 +417,7 @@ def build_snapshot_timed(dataset: Any, now_us: int) -> tuple[Any, dict[str, Any]
         "popularity": inner.get("popularity", 0.0),
         "covisitation": inner.get("covisitation", 0.0),
         "item_model": inner.get("item_model", 0.0),
+        "user_factors": inner.get("user_factors", 0.0),
     }
     seconds["user_table_and_id_mapping"] = assemble_s - sum(inner.values())
     total = t5 - t0
@@ -437,6 +439,7 @@ def build_snapshot_timed(dataset: Any, now_us: int) -> tuple[Any, dict[str, Any]
             "covisitation": round(seconds["covisitation"], 3),
             "vectors": round(seconds["item_vectors"], 3),
             "item_model": round(seconds["item_model"], 3),
+            "user_factors": round(seconds["user_factors"], 3),
         },
         "memory": {
             "rss_before_mib": mib(rss0 * 1024),
