@@ -109,11 +109,21 @@ def test_held_out_events_never_feed_the_ranking(api: RecsysClient) -> None:
     remote = HttpRanker(api, NS, cut_us=split.cut_us)
     before = [remote.rank(u, k=10, overrides={}) for u in split.users]
     user = split.users[0]
+
+    def now_top(k: int) -> list[str]:
+        return [i["item_id"] for i in api.recommend(NS, user_id=user, k=k)["items"]]
+
+    bought = now_top(1)[0]  # the user's top item now: buying it takes it off their list
     flood = [
-        {"event_id": f"late-{n}", "user_id": user, "item_id": before[0][0], "type": "purchase"}
+        {"event_id": f"late-{n}", "user_id": user, "item_id": bought, "type": "purchase"}
         for n in range(50)
     ]
     api.push("events", NS, flood)
-    time.sleep(1.0)
+    # Wait until the purchases are served now...
+    deadline = time.monotonic() + 10.0
+    while bought in now_top(10):
+        assert time.monotonic() < deadline, "the new events were not served within 10 s"
+        time.sleep(0.05)
+    # ...then the as_of lists must not have moved.
     after = [remote.rank(u, k=10, overrides={}) for u in split.users]
     assert after == before
