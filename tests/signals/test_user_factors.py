@@ -11,7 +11,12 @@ from recsys.config.knobs import defaults
 from recsys.data.interactions import build_interaction_log
 from recsys.ranking import RankRequest, build_pipeline
 from recsys.signals.snapshot import Snapshot, build_snapshot, heavy_signals_of
-from recsys.signals.user_factors import empty_user_factors, fit_user_factors, with_gram
+from recsys.signals.user_factors import (
+    UserFactors,
+    empty_user_factors,
+    fit_user_factors,
+    with_gram,
+)
 from tests.ranking.shop import NOW, shop_snapshot
 
 
@@ -43,16 +48,20 @@ def test_the_fit_ranks_a_users_own_taste_first() -> None:
         for i in rng.choice(10, size=5, replace=False):
             users.append(u)
             items.append(group * 10 + int(i))
-    factors = fit_user_factors(
-        user=np.asarray(users),
-        item=np.asarray(items),
-        n_users=40,
-        n_items=25,
-        dim=8,
-        l2=1.0,
-        alpha=2.0,
-        seed=1,
-    )
+
+    def fit(dim: int) -> UserFactors:
+        return fit_user_factors(
+            user=np.asarray(users),
+            item=np.asarray(items),
+            n_users=40,
+            n_items=25,
+            dim=dim,
+            l2=1.0,
+            alpha=2.0,
+            seed=1,
+        )
+
+    factors = fit(8)
     assert not factors.item_factors[20:].any()  # never touched
     taste = factors.fold_in(np.array([0, 1, 2]))
     assert taste is not None
@@ -60,27 +69,8 @@ def test_the_fit_ranks_a_users_own_taste_first() -> None:
     best = np.argsort(-scores[3:], kind="stable")[:5] + 3  # beyond the history
     assert (best < 10).all(), best
     assert scores[3:10].mean() > scores[10:20].mean() + 0.2
-    again = fit_user_factors(
-        user=np.asarray(users),
-        item=np.asarray(items),
-        n_users=40,
-        n_items=25,
-        dim=8,
-        l2=1.0,
-        alpha=2.0,
-        seed=1,
-    )
-    np.testing.assert_array_equal(factors.item_factors, again.item_factors)  # seeded
-    off = fit_user_factors(
-        user=np.asarray(users),
-        item=np.asarray(items),
-        n_users=40,
-        n_items=25,
-        dim=0,
-        l2=1.0,
-        alpha=2.0,
-        seed=1,
-    )
+    np.testing.assert_array_equal(factors.item_factors, fit(8).item_factors)  # seeded
+    off = fit(0)
     assert off.is_empty and off.fold_in(np.array([0])) is None
 
 

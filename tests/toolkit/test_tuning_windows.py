@@ -91,6 +91,10 @@ def test_runs_are_ranked_on_validation_and_the_chosen_one_scored_on_test(
     test = chosen["test"]
     assert test["metrics"]["ndcg@10"] != best["metrics"]["ndcg@10"]  # another window
     assert test["guardrails"]["passed"] is True
+    chosen_file = read(folder, f"run_{chosen['run']:03d}.json")
+    assert chosen_file["chosen"] is True and chosen_file["test"] == test
+    assert chosen_file["window"] == "validation"  # its own figures stay the validation ones
+    assert all("test" not in r for r in runs if r["run"] != chosen["run"])
     report = (folder / "report.md").read_text()
     assert "scored on the test window" in report and "| ndcg@10 |" in report
 

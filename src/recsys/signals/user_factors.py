@@ -21,6 +21,7 @@ touched, whatever the events' strengths), as in the ALS baseline of docs/benchma
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -40,8 +41,9 @@ class UserFactors:
     l2: float
     alpha: float
 
-    @property
+    @cached_property
     def is_empty(self) -> bool:
+        """No factors, or all zero (no interactions): computed once, read per request."""
         return self.item_factors.shape[1] == 0 or not self.item_factors.any()
 
     def fold_in(self, history: np.ndarray) -> np.ndarray | None:

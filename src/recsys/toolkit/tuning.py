@@ -233,6 +233,10 @@ def run_sweep(
             "guardrails": verdict(quality_checks(test_objectives, thresholds)),
         },
     }
+    # The chosen run's file carries its test figures too, beside (never instead of) the
+    # validation ones every run has.
+    chosen_record = {**runs[chosen - 1], "chosen": True, "test": scored["test"]}
+    write_json(folder / f"run_{chosen:03d}.json", chosen_record)
     summary = _summary(
         plan,
         runs,
