@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from recsys.clock import from_micros
 from recsys.config.knobs import defaults
 from recsys.offline.dataset import NamespaceData
-from recsys.offline.evaluate import LocalRanker
+from recsys.offline.evaluate import LocalRanker, iso
 from recsys.signals.assemble import EventLog
 from tests.conftest import FakeClock
 from tests.ranking.shop import NOW, shop_events, shop_items
@@ -21,10 +21,6 @@ from tests.ranking.shop import NOW, shop_events, shop_items
 NS = "shop"
 DAY = 86_400_000_000
 CREATED = {item["item_id"]: item["created_at_us"] for item in shop_items()}
-
-
-def iso(us: int) -> str:
-    return from_micros(us).isoformat().replace("+00:00", "Z")
 
 
 def recommend(client: TestClient, headers: dict, **body: Any) -> dict:

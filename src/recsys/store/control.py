@@ -29,30 +29,18 @@ def _policy_changed(conn: Connection, org_id: str, namespace: str) -> None:
 
 
 def current_config(conn: Connection, *, org_id: str, namespace: str) -> Row | None:
-    stmt = (
-        select(configs)
-        .where(configs.c.org_id == org_id, configs.c.namespace == namespace)
-        .order_by(configs.c.version.desc())
-        .limit(1)
-    )
-    row = conn.execute(stmt).mappings().first()
-    return dict(row) if row else None
+    return config_in_force(conn, org_id=org_id, namespace=namespace, at_us=None)
 
 
-def config_in_force(conn: Connection, *, org_id: str, namespace: str, at_us: int) -> Row | None:
-    """The version that was current at `at_us`: the newest one stored at or before it (None:
-    the namespace had no config yet, so every knob had its default)."""
-    stmt = (
-        select(configs)
-        .where(
-            configs.c.org_id == org_id,
-            configs.c.namespace == namespace,
-            configs.c.created_at_us <= at_us,
-        )
-        .order_by(configs.c.version.desc())
-        .limit(1)
-    )
-    row = conn.execute(stmt).mappings().first()
+def config_in_force(
+    conn: Connection, *, org_id: str, namespace: str, at_us: int | None
+) -> Row | None:
+    """The version that was current at `at_us` (None: now): the newest one stored at or before
+    it (None: the namespace had no config yet, so every knob had its default)."""
+    stmt = select(configs).where(configs.c.org_id == org_id, configs.c.namespace == namespace)
+    if at_us is not None:
+        stmt = stmt.where(configs.c.created_at_us <= at_us)
+    row = conn.execute(stmt.order_by(configs.c.version.desc()).limit(1)).mappings().first()
     return dict(row) if row else None
 
 
@@ -477,13 +465,8 @@ def load_policy_rows(
     """Everything the policy of a namespace is made of, read in one transaction. With `at_us`,
     the config is the version in force at that instant; the other parts (event types,
     segments, profiles, rules) keep no history and are read as they are now."""
-    config = (
-        current_config(conn, org_id=org_id, namespace=namespace)
-        if at_us is None
-        else config_in_force(conn, org_id=org_id, namespace=namespace, at_us=at_us)
-    )
     return {
-        "config": config,
+        "config": config_in_force(conn, org_id=org_id, namespace=namespace, at_us=at_us),
         "event_types": list_event_types(conn, org_id=org_id, namespace=namespace),
         "segments": list_segments(conn, org_id=org_id, namespace=namespace),
         "profiles": list_profiles(conn, org_id=org_id, namespace=namespace),

@@ -142,15 +142,15 @@ def run_sweep(
     config version in force at a window's cut (default: the catalogue defaults)."""
     started = time.perf_counter()
     windows = tuning_windows(data, seed=plan.seed)
-    validation = _users_for(plan, data, windows.validation)
-    test = _users_for(plan, data, windows.test)
+    segments = data.segments()
+    validation = _users_for(plan, segments, windows.validation)
+    test = _users_for(plan, segments, windows.test)
     for name, window in (("validation", validation), ("test", test)):
         if not window.users:
             raise EmptyWindow(
                 f"no user{' of segment ' + repr(plan.segment) if plan.segment else ''} has "
                 f"events on both sides of the {name} cut: seed more events over time"
             )
-    segments = data.segments()
     policy = policy_at(validation.cut_us) if policy_at else NamespacePolicy()
     val_ranker, val_reference = _ranker(plan, data, validation, base_knobs, client, policy)
     users = list(validation.users)
@@ -300,11 +300,12 @@ def _ranker(
     return HttpRanker(client, plan.namespace, cut_us=window.cut_us), reference
 
 
-def _users_for(plan: TuningPlan, data: NamespaceData, split: TemporalSplit) -> TemporalSplit:
+def _users_for(
+    plan: TuningPlan, segments: Mapping[str, str], split: TemporalSplit
+) -> TemporalSplit:
     """The window's users: the segment's when tuning one, at most `limit_users` (seeded)."""
     users = list(split.users)
     if plan.segment:
-        segments = data.segments()
         users = [u for u in users if segments.get(u) == plan.segment]
     if plan.limit_users is not None and len(users) > plan.limit_users:
         rng = np.random.default_rng(plan.seed)

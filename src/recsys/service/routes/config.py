@@ -79,11 +79,10 @@ async def get_config(
 
     def read() -> dict[str, Any] | None:
         with store.read() as conn:
-            if as_of is not None:
-                return control.config_in_force(
-                    conn, org_id=tenant.org_id, namespace=namespace, at_us=to_micros(as_of)
-                )
-            return control.current_config(conn, org_id=tenant.org_id, namespace=namespace)
+            at_us = to_micros(as_of) if as_of is not None else None
+            return control.config_in_force(
+                conn, org_id=tenant.org_id, namespace=namespace, at_us=at_us
+            )
 
     return _response(state, namespace, await run_in_threadpool(read))
 
