@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from recsys.offline.dataset import NamespaceData
 
 bench_app = typer.Typer(
+    rich_markup_mode=None,
     help="Benchmarks. `quality`: ranking quality against standard baselines.",
     no_args_is_help=True,
 )

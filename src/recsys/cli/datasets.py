@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from recsys.datasets import DatasetSpec
 
 datasets_app = typer.Typer(
+    rich_markup_mode=None,
     help="Public datasets (research licences): fetched by you into a local cache, never shipped.",
     no_args_is_help=True,
 )

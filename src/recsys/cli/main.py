@@ -3,21 +3,42 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from recsys.config.knobs import Knob
 
 app = typer.Typer(
     name="recsys",
     help="RecSys: recommendation service and tuning toolkit.",
     no_args_is_help=True,
     add_completion=False,
+    # Plain help: typer's rich layout labels every flag `<bool>` as if it took a value.
+    rich_markup_mode=None,
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from recsys import __version__
+
+        typer.echo(f"recsys {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """RecSys: recommendation service and tuning toolkit."""
 
 
@@ -124,14 +145,31 @@ def knobs(
         bool, typer.Option("--markdown", help="Print docs/env_reference.md instead of a table.")
     ] = False,
 ) -> None:
-    """List every ranking knob: variable, override key, default, range."""
+    """List every ranking knob: variable (its override key is the name in lower case), type,
+    default, accepted range and scope (set per request, or per namespace only)."""
     from recsys.config.knobs import KNOBS, reference_markdown
 
     if markdown:
         typer.echo(reference_markdown(), nl=False)
         return
-    for knob in KNOBS:
-        typer.echo(f"{knob.name:34} {knob.key:34} {knob.render(knob.default)}")
+    typer.echo(knob_table(KNOBS), nl=False)
+
+
+def knob_table(knobs: Sequence[Knob]) -> str:
+    """Knobs as aligned text columns under a header; `(empty)` for an empty default."""
+    header = ("VARIABLE", "TYPE", "DEFAULT", "RANGE", "SCOPE")
+    rows = [header] + [
+        (k.name, k.kind, k.render(k.default) or "(empty)", k.range_text or "-", k.scope)
+        for k in knobs
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    return "".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+        + "  "
+        + row[-1]
+        + "\n"
+        for row in rows
+    )
 
 
 @app.command()
@@ -150,6 +188,7 @@ def _register_playbook() -> None:
         datasets,
         importing,
         optimize,
+        page_keys,
         playbook,
         scenarios,
         tools,
@@ -173,6 +212,7 @@ def _register_playbook() -> None:
     app.command("import")(importing.import_data)
     app.add_typer(datasets.datasets_app, name="datasets")
     app.add_typer(bench.bench_app, name="bench")
+    app.add_typer(page_keys.page_keys_app, name="page-keys")
     app.command("bandit-simulate")(bandit.simulate)
 
 

@@ -70,6 +70,7 @@ def seed(
 
 
 profile_app = typer.Typer(
+    rich_markup_mode=None,
     help="Env profiles: fetch | apply | list | delete (JSON under analysis/env_profiles/).",
     invoke_without_command=True,
     no_args_is_help=False,

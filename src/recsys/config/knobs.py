@@ -67,6 +67,17 @@ class Knob:
     scope: KnobScope = "request"
 
     @property
+    def range_text(self) -> str:
+        """The accepted range as people write it (`0 to 1`, `at least 1`), empty when none."""
+        if self.kind == "bool" or (self.minimum is None and self.maximum is None):
+            return ""
+        if self.maximum is None:
+            return f"at least {self.minimum:g}"
+        if self.minimum is None:
+            return f"at most {self.maximum:g}"
+        return f"{self.minimum:g} to {self.maximum:g}"
+
+    @property
     def key(self) -> str:
         """Override / config key: the name in lower case (`mmr_lambda`)."""
         return self.name.lower()
@@ -636,9 +647,7 @@ def reference_markdown(knobs: Iterable[Knob] = KNOBS) -> str:
                 "| variable | override key | type | default | range | set per | meaning |",
                 "|---|---|---|---|---|---|---|",
             ]
-        low = "" if knob.minimum is None else f"{knob.minimum:g}"
-        high = "" if knob.maximum is None else f"{knob.maximum:g}"
-        span = f"{low} to {high}" if (low or high) and knob.kind != "bool" else ""
+        span = knob.range_text
         default = knob.render(knob.default).replace("|", "\\|") or "(empty)"
         lines.append(
             f"| `{knob.name}` | `{knob.key}` | {knob.kind} | `{default}` | {span} "

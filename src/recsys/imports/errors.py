@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from recsys.validation_messages import readable_message
+
 
 class ImportFormatError(ValueError):
     """A file, or one row of it, that the import cannot accept. `line` is 1-based (the header of
@@ -37,7 +39,7 @@ def from_validation(
     problems = exc.errors(include_url=False)
     first = problems[0]
     field = ".".join(str(part) for part in first["loc"]) or None
-    reason = str(first["msg"])
+    reason = readable_message(first)
     value = first.get("input")
     # Whole objects (a missing field's row) are noise; scalars show what was wrong.
     if field is not None and not isinstance(value, dict | list):

@@ -40,7 +40,7 @@ from recsys.service.snapshots import SnapshotRegistry
 from recsys.service.state import BanditRuntime, Clock, ServiceState
 from recsys.service.writes import Writes
 from recsys.store import Store
-from recsys.store.secrets import service_secret
+from recsys.store.secrets import page_token_keys
 
 DESCRIPTION = """Multi-tenant recommendation service.
 
@@ -122,12 +122,12 @@ def create_app(
         first_wait_s=settings.first_build_wait_s,
     )
 
-    def page_token_key() -> bytes:
+    def page_token_ring() -> dict[int, bytes]:
         with store.write() as conn:
-            return service_secret(conn, name="page_tokens")
+            return page_token_keys(conn)
 
     state = ServiceState(
-        page_tokens=PageTokens(page_token_key),
+        page_tokens=PageTokens(page_token_ring),
         settings=settings,
         store=store,
         clock=clock,

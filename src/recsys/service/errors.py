@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from recsys.validation_messages import readable_message
+
 log = logging.getLogger("recsys.service")
 
 _STATUS_CODES = {
@@ -98,7 +100,7 @@ def describe_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, A
         entry: dict[str, Any] = {
             "in": source,
             "loc": _location(loc),
-            "message": str(error.get("msg", "invalid value")),
+            "message": readable_message(error),
             "type": error.get("type", "value_error"),
         }
         indices = [p for p in loc if isinstance(p, int)]
