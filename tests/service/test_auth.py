@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import tracemalloc
 import uuid
 
 import pytest
@@ -118,3 +119,40 @@ def test_token_bucket_refills_with_time() -> None:
     assert limiter.acquire("k") == 0
     # Default burst is one minute's worth.
     assert RateLimiter(rate_per_minute=30, burst=0, monotonic=lambda: 0.0).capacity == 30
+
+
+def test_refilled_buckets_are_dropped_without_changing_what_anyone_gets() -> None:
+    now = [0.0]
+    limiter = RateLimiter(rate_per_minute=60, burst=2, monotonic=lambda: now[0])
+    for key in ("a", "b", "c"):
+        limiter.acquire(key)
+    assert limiter.acquire("a") == 0
+    assert limiter.acquire("a") > 0  # "a" is empty, "b" and "c" half full
+    now[0] += 1.0  # "b" and "c" are full again, "a" holds one token
+    limiter.acquire("d")
+    assert len(limiter) == 2  # "b" and "c" were the oldest and full: gone
+    assert limiter.acquire("a") == 0
+    assert limiter.acquire("a") > 0  # "a" kept its state
+
+
+def test_a_hundred_thousand_org_ids_leave_memory_bounded() -> None:
+    limiter = RateLimiter(rate_per_minute=600, burst=5, monotonic=lambda: 0.0, max_buckets=1_000)
+    tracemalloc.start()
+    try:
+        for i in range(1_000):
+            limiter.acquire(f"org-{i}")
+        at_cap, _ = tracemalloc.get_traced_memory()
+        for i in range(1_000, 100_000):
+            limiter.acquire(f"org-{i}")
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(limiter) == 1_000
+    assert after < at_cap * 1.5  # 99,000 more ids, no more memory
+
+
+def test_the_service_caps_its_buckets(make_client) -> None:
+    client = make_client(rate_limit_rpm=600, rate_limit_burst=5, rate_limit_max_keys=20)
+    for _ in range(100):
+        assert get(client, str(uuid.uuid4())).status_code == 200
+    assert len(client.app.state.recsys.limiter) == 20

@@ -3,6 +3,7 @@ foreign version is never loaded; a writer that dies leaves the previous version 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -188,3 +189,13 @@ def test_ids_of_any_length_and_script_round_trip(tmp_path: Path) -> None:
     assert list(loaded.item_ids) == list(snapshot.catalog.item_ids)
     # Compact: the ids take their UTF-8 bytes, not the longest id's width times their count.
     assert (path / "user_ids_utf8.npy").stat().st_size < 2_000
+
+
+def test_a_namespace_without_a_catalogue_round_trips(tmp_path: Path) -> None:
+    # Events for items never upserted: the catalogue's id list is empty, which once made every
+    # such artifact fail to load (and be rebuilt on every start).
+    log, snapshot = built()
+    content = dataclasses.replace(content_of(log, snapshot), item_ids=[])
+    loaded = artifact.load(artifact.publish(tmp_path, ORG, NS, content).path)
+    assert list(loaded.item_ids) == []
+    assert loaded.events.users.ids == log.users.ids

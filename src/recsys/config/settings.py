@@ -117,6 +117,13 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     return value
 
 
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _number(env, name, float(default), minimum=1.0)
+    if not value.is_integer():
+        raise SettingsError(f"{name} must be a whole number, got {value:g}")
+    return int(value)
+
+
 def _share(env: Mapping[str, str], name: str, default: float) -> float:
     value = _number(env, name, default)
     if value > 1.0:
@@ -203,6 +210,7 @@ class Settings:
     api_keys: tuple[ApiKey, ...] = ()
     rate_limit_rpm: float = 0.0  # 0 disables the limiter
     rate_limit_burst: float = 0.0  # 0 means "one minute's worth"
+    rate_limit_max_keys: int = 10_000  # buckets kept per process; the oldest go first
     git_commit: str | None = None
     build_time: str | None = None
     max_body_bytes: int = MAX_BODY_BYTES
@@ -234,6 +242,7 @@ class Settings:
             api_keys=keys,
             rate_limit_rpm=_number(env, "API_RATE_LIMIT_RPM", 0.0),
             rate_limit_burst=_number(env, "API_RATE_LIMIT_BURST", 0.0),
+            rate_limit_max_keys=_positive_int(env, "API_RATE_LIMIT_MAX_KEYS", 10_000),
             git_commit=env.get("RECSYS_GIT_COMMIT") or None,
             build_time=env.get("RECSYS_BUILD_TIME") or None,
             auto_migrate=_bool(env, "RECSYS_AUTO_MIGRATE", True),

@@ -137,6 +137,7 @@ def create_app(
             rate_per_minute=settings.rate_limit_rpm,
             burst=settings.rate_limit_burst,
             monotonic=time.monotonic,
+            max_buckets=settings.rate_limit_max_keys,
         ),
         git_commit=settings.git_commit or _git_commit(),
         knobs=knobs,

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from recsys.store.errors import STORE_ERRORS, store_unavailable
 from recsys.validation_messages import readable_message
 
 log = logging.getLogger("recsys.service")
@@ -25,7 +26,9 @@ _STATUS_CODES = {
     415: "unsupported_media_type",
     422: "validation_error",
     429: "rate_limited",
+    503: "service_unavailable",
 }
+STORE_RETRY_AFTER_S = "1"
 
 
 class ApiError(Exception):
@@ -165,13 +168,41 @@ def install_error_handlers(app: FastAPI) -> None:
             request, exc.status_code, code, message, None, dict(exc.headers or {}) or None
         )
 
+    async def _store_error(request: Request, exc: Exception) -> JSONResponse:
+        # Registered per exception class, not for Exception: handlers for Exception run in
+        # Starlette's outermost middleware, which re-raises after answering, and uvicorn then
+        # closes the client's keep-alive connection (a reset for its next request).
+        if store_unavailable(exc):
+            # Not a bug: the database is restarting, unreachable or out of connections. Writes
+            # are idempotent by id, so the client's retry stores nothing twice.
+            log.warning(
+                "store unavailable (request_id=%s): %s", request_id_of(request), type(exc).__name__
+            )
+            return error_response(
+                request,
+                503,
+                "store_unavailable",
+                "the database is unavailable; retry after the Retry-After seconds",
+                headers={"Retry-After": STORE_RETRY_AFTER_S},
+            )
+        return _internal_error(request)
+
+    for error_class in STORE_ERRORS:
+        app.add_exception_handler(error_class, _store_error)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # A 5xx is always a bug: log it with the request id so it can be found and fixed.
-        log.exception("unhandled error (request_id=%s)", request_id_of(request))
-        return error_response(
-            request, 500, "internal_error", "internal error; please report the request_id"
-        )
+        # A store error wrapped in another exception still means "retry".
+        return await _store_error(request, exc)
+
+
+def _internal_error(request: Request) -> JSONResponse:
+    # A 5xx other than a store outage is always a bug: log it with the request id so it can be
+    # found and fixed.
+    log.exception("unhandled error (request_id=%s)", request_id_of(request))
+    return error_response(
+        request, 500, "internal_error", "internal error; please report the request_id"
+    )
 
 
 __all__ = ["ApiError", "BodyTooLarge", "error_response", "install_error_handlers"]

@@ -45,6 +45,7 @@ from recsys.signals.snapshot import (
 )
 from recsys.store import Store
 from recsys.store.control import load_policy_rows
+from recsys.store.errors import store_unavailable
 from recsys.store.loading import (
     EventBatch,
     NamespaceVersions,
@@ -313,8 +314,11 @@ class SnapshotRegistry:
             with state.lock:
                 if state.served is None:
                     self._first_load(state)
-        except Exception:
-            log.exception("first load of %s/%s failed", *state.key)
+        except Exception as exc:
+            if store_unavailable(exc):  # the next request tries again; no trace to read
+                log.warning("first load of %s/%s: store unavailable", *state.key)
+            else:
+                log.exception("first load of %s/%s failed", *state.key)
         finally:
             with state.progress:
                 state.loading = False
@@ -463,8 +467,11 @@ class SnapshotRegistry:
                 try:
                     with state.lock:
                         self._refresh(state, force_heavy=False)
-                except Exception:  # keep serving the last good snapshot
-                    log.exception("snapshot refresh failed for %s", state.key)
+                except Exception as exc:  # keep serving the last good snapshot
+                    if store_unavailable(exc):
+                        log.warning("snapshot refresh for %s/%s: store unavailable", *state.key)
+                    else:
+                        log.exception("snapshot refresh failed for %s", state.key)
 
     def _first_load(self, state: _Namespace) -> None:
         """Serve the namespace for the first time in this process: from the newest usable

@@ -260,7 +260,7 @@ def _packed(name: str, values: list[str]) -> dict[str, np.ndarray]:
 def _unpacked(arrays: Mapping[str, np.ndarray], name: str) -> list[str]:
     text = bytes(arrays[f"{name}_utf8"])
     ends = arrays[f"{name}_ends"].tolist()
-    starts = [0, *ends[:-1]]
+    starts = [0, *ends[:-1]] if ends else []
     return [text[a:b].decode() for a, b in zip(starts, ends, strict=True)]
 
 

@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -50,6 +51,40 @@ def _as_postgres(cmd: list[str]) -> list[str]:
     return cmd
 
 
+@dataclass(frozen=True)
+class PostgresServer:
+    """A running throwaway cluster: its URL, and the means to restart it under live clients."""
+
+    url: str
+    bindir: Path
+    data: Path
+    log: Path
+
+    def restart(self, mode: str = "fast") -> None:
+        """`pg_ctl restart -m <mode>`: every connection is dropped; returns once it accepts
+        connections again (pg_ctl reuses the options the cluster was started with)."""
+        subprocess.run(
+            _as_postgres(
+                [
+                    str(self.bindir / "pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-l",
+                    str(self.log),
+                    "-m",
+                    mode,
+                    "-w",
+                    "-t",
+                    "60",
+                    "restart",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            timeout=90,
+        )
+
+
 @contextmanager
 def throwaway_cluster(*, durable: bool = False, database: str = "recsys") -> Iterator[str]:
     """Start a private cluster and yield a `postgresql+psycopg://` URL to a fresh database.
@@ -57,6 +92,15 @@ def throwaway_cluster(*, durable: bool = False, database: str = "recsys") -> Ite
     `durable=False` turns fsync off: fine for tests (a killed *process* loses nothing either
     way), not for benchmarks that claim production figures.
     """
+    with throwaway_server(durable=durable, database=database) as server:
+        yield server.url
+
+
+@contextmanager
+def throwaway_server(
+    *, durable: bool = False, database: str = "recsys"
+) -> Iterator[PostgresServer]:
+    """`throwaway_cluster`, yielding the server handle rather than only its URL."""
     bindir = find_bindir()
     root = Path(tempfile.mkdtemp(prefix="recsys-pg-"))
     data = root / "data"
@@ -117,7 +161,12 @@ def throwaway_cluster(*, durable: bool = False, database: str = "recsys") -> Ite
         )
         started = True
         _create_database(port, database)
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/{database}"
+        yield PostgresServer(
+            url=f"postgresql+psycopg://postgres@127.0.0.1:{port}/{database}",
+            bindir=bindir,
+            data=data,
+            log=log,
+        )
     finally:
         if started:
             subprocess.run(
@@ -148,4 +197,11 @@ def _create_database(port: int, database: str) -> None:
             time.sleep(0.2)
 
 
-__all__ = ["PostgresUnavailable", "find_bindir", "free_port", "throwaway_cluster"]
+__all__ = [
+    "PostgresServer",
+    "PostgresUnavailable",
+    "find_bindir",
+    "free_port",
+    "throwaway_cluster",
+    "throwaway_server",
+]
