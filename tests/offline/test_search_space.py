@@ -38,7 +38,8 @@ def documented_space() -> dict[str, dict[str, str]]:
 def help_text(command: str) -> str:
     result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "400"})
     assert result.exit_code == 0, result.output
-    return result.output
+    # One line per option: the help wraps its descriptions onto indented continuation lines.
+    return re.sub(r"\n {10,}(?=\S)", " ", result.output)
 
 
 def test_every_blend_weight_is_tunable() -> None:

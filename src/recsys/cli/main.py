@@ -47,16 +47,31 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    log_level: Annotated[
+        str | None,
+        typer.Option(help="Log level (default: RECSYS_LOG_LEVEL, else info)."),
+    ] = None,
 ) -> None:
     """Serve the HTTP API. The store comes from RECSYS_DATABASE_URL
-    (default sqlite:///./var/recsys.db); migrations are applied before workers start."""
+    (default sqlite:///./var/recsys.db); migrations are applied before workers start. Logs go
+    to stderr as RECSYS_LOG_FORMAT says (text or json); RECSYS_ACCESS_LOG=true adds a line per
+    request."""
     import uvicorn
 
-    from recsys.config.settings import Settings
-    from recsys.store import Store
+    from recsys.config.settings import LOG_LEVELS, Settings
 
     settings = Settings.from_env()
+    level = (log_level or settings.log_level).lower()
+    if level not in LOG_LEVELS:
+        raise typer.BadParameter(f"one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
+    # Before anything imports prometheus_client (it reads this once): every worker writes its
+    # metric values there and /metrics sums them.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(_fresh_metrics_dir(settings.metrics_dir))
+    from recsys.service.logs import configure_logging, logging_config
+    from recsys.store import Store
+
+    configure_logging(level, settings.log_format)  # this process: the migration's lines
+
     # Migrate once here, so that several workers never race to create the schema.
     store = Store.from_url(settings.database_url, migrate=True)
     store.close()
@@ -67,9 +82,29 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        log_level=log_level,
+        # Applied by uvicorn in every worker; the access log is ours (route templates).
+        log_config=logging_config(level, settings.log_format),
+        log_level=level,
         access_log=False,
     )
+
+
+def _fresh_metrics_dir(configured: str | None) -> Path:
+    """An empty folder for this server's metric files (values left by an earlier run would be
+    added to this one's): RECSYS_METRICS_DIR, else a temporary folder removed at exit."""
+    import atexit
+    import shutil
+    import tempfile
+
+    if configured is None:
+        folder = Path(tempfile.mkdtemp(prefix="recsys-metrics-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        return folder
+    folder = Path(configured)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    return folder
 
 
 @app.command()
@@ -187,6 +222,7 @@ def _register_playbook() -> None:
         bench,
         datasets,
         importing,
+        openapi,
         optimize,
         page_keys,
         playbook,
@@ -213,6 +249,7 @@ def _register_playbook() -> None:
     app.add_typer(datasets.datasets_app, name="datasets")
     app.add_typer(bench.bench_app, name="bench")
     app.add_typer(page_keys.page_keys_app, name="page-keys")
+    app.command("openapi")(openapi.openapi)
     app.command("bandit-simulate")(bandit.simulate)
 
 

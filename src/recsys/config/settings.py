@@ -8,6 +8,7 @@ import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal, cast
 
 from recsys.bandit import ALGORITHMS, DEFAULT_ALGORITHM, Algorithm
 from recsys.config.knobs import KnobError, KnobValues
@@ -16,6 +17,11 @@ from recsys.config.knobs import from_env as knobs_from_env
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/recsys.db"
 MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+LogFormat = Literal["text", "json"]
+LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
 class SettingsError(ValueError):
@@ -124,6 +130,16 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(value)
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return value
+
+
 def _share(env: Mapping[str, str], name: str, default: float) -> float:
     value = _number(env, name, default)
     if value > 1.0:
@@ -224,6 +240,11 @@ class Settings:
     bandit_experiment_holdout_percent: float = 10.0  # share of users (0-100) held out
     bandit_experiment_surfaces: tuple[str, ...] = ()  # where it runs; empty = every surface
     bandit_experiment_label: str = "holdout"  # names the experiment in responses and decisions
+    log_level: str = "info"  # recsys serve's loggers (ours and uvicorn's)
+    log_format: LogFormat = "text"  # or "json": one object per line
+    access_log: bool = False  # one line per request
+    # Where `recsys serve`'s workers keep their metric values (None: a fresh temporary folder).
+    metrics_dir: str | None = None
     # Where snapshot artifacts are written and mapped (None: not kept; every process builds).
     snapshot_dir: str | None = None
     # How long a namespace's first request waits for its complete signals (None: until built).
@@ -243,6 +264,10 @@ class Settings:
             rate_limit_rpm=_number(env, "API_RATE_LIMIT_RPM", 0.0),
             rate_limit_burst=_number(env, "API_RATE_LIMIT_BURST", 0.0),
             rate_limit_max_keys=_positive_int(env, "API_RATE_LIMIT_MAX_KEYS", 10_000),
+            log_level=_choice(env, "RECSYS_LOG_LEVEL", LOG_LEVELS, "info"),
+            log_format=cast(LogFormat, _choice(env, "RECSYS_LOG_FORMAT", LOG_FORMATS, "text")),
+            access_log=_bool(env, "RECSYS_ACCESS_LOG", False),
+            metrics_dir=env.get("RECSYS_METRICS_DIR") or None,
             git_commit=env.get("RECSYS_GIT_COMMIT") or None,
             build_time=env.get("RECSYS_BUILD_TIME") or None,
             auto_migrate=_bool(env, "RECSYS_AUTO_MIGRATE", True),

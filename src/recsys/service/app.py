@@ -182,7 +182,10 @@ def create_app(
     for module in (items, users, events, ranking, config, segments, rules, audit, bandit, ops):
         app.include_router(module.router)
     app.add_middleware(
-        RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes
+        RequestContextMiddleware,
+        metrics=metrics,
+        max_body_bytes=settings.max_body_bytes,
+        access_log=settings.access_log,
     )
     return app
 

@@ -7,6 +7,7 @@ request). Nothing here may block.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,8 @@ from recsys.service.pagination import PageTokens
 from recsys.service.state import BanditRuntime, ServiceState
 from recsys.service.writes import Writes
 from recsys.store import Store
+
+log = logging.getLogger("recsys.service")
 
 
 async def get_state(request: Request) -> ServiceState:
@@ -114,6 +117,8 @@ async def get_tenant(
         bucket = f"key:{key.key_hash}" if key is not None else f"org:{org_id}"
         wait = state.limiter.acquire(bucket)
         if wait > 0:
+            # the org, never the key itself
+            log.info("rate limit: org %s refused, retry in %.2f s", org_id, wait)
             raise ApiError(
                 429,
                 "rate_limited",

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+# prometheus_client reads it when first imported: `recsys serve` sets it before that.
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # Label values that tenants choose (namespace names, surfaces, rule and policy ids) are capped
 # per label and per process: past the cap new values are counted under OTHER, so one tenant
@@ -48,11 +53,15 @@ class ServiceMetrics:
     response_items: Counter
     coverage: Counter
     bounded: LabelValues
+    # Set under `recsys serve`: every worker writes its values there (prometheus_client's
+    # multiprocess mode) and /metrics sums them, whichever worker answers the scrape.
+    multiprocess_dir: str | None = None
 
     @classmethod
     def create(cls) -> ServiceMetrics:
         registry = CollectorRegistry(auto_describe=True)
         return cls(
+            multiprocess_dir=os.environ.get(MULTIPROCESS_ENV) or None,
             registry=registry,
             requests=Counter(
                 "recsys_http_requests_total",
@@ -112,6 +121,14 @@ class ServiceMetrics:
             ),
             bounded=LabelValues(),
         )
+
+    def exposition(self) -> bytes:
+        """The text /metrics serves: this app's registry, or every worker's values summed."""
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged, path=self.multiprocess_dir)
+        return generate_latest(merged)
 
 
 # Never a user or a decision id: label values stay few (policies are capped per namespace).

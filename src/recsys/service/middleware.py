@@ -1,7 +1,7 @@
 """Pure ASGI middleware (no BaseHTTPMiddleware: it costs a task per request).
 
-One pass per request: request id in and out, worker id out, body size limit, request metrics by
-route template.
+One pass per request: request id in and out (and on every log line meanwhile), worker id out,
+body size limit, request metrics and the access log line by route template.
 """
 
 from __future__ import annotations
@@ -16,16 +16,25 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recsys.service.errors import BodyTooLarge
+from recsys.service.logs import REQUEST_ID, log_access
 from recsys.service.metrics import ServiceMetrics
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: ServiceMetrics, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: ServiceMetrics,
+        max_body_bytes: int,
+        access_log: bool = False,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.access_log = access_log
         self.worker_id = worker_id()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -35,6 +44,7 @@ class RequestContextMiddleware:
 
         request_id = _incoming_request_id(scope) or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        context = REQUEST_ID.set(request_id)  # on every log line of this request
         header_value = request_id.encode("latin-1")
         started = time.perf_counter()
         status_holder = [500]
@@ -60,6 +70,15 @@ class RequestContextMiddleware:
             method = scope.get("method", "GET")
             self.metrics.requests.labels(method, template, str(status_holder[0])).inc()
             self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
+            if self.access_log:
+                log_access(
+                    method=method,
+                    route=template,
+                    status=status_holder[0],
+                    started=started,
+                    org_id=_org_id(scope),
+                )
+            REQUEST_ID.reset(context)
 
     def _limited(self, receive: Receive) -> Receive:
         limit = self.max_body_bytes
@@ -93,6 +112,18 @@ def _incoming_request_id(scope: Scope) -> str | None:
         if name == b"x-request-id":
             text = value.decode("latin-1").strip()
             return text if _REQUEST_ID.match(text) else None
+    return None
+
+
+def _org_id(scope: Scope) -> str | None:
+    """The org the request named, if it is a well-formed one (the access log never echoes
+    arbitrary header text)."""
+    for name, value in scope.get("headers", []):
+        if name == b"x-org-id":
+            try:
+                return str(uuid.UUID(value.decode("latin-1").strip()))
+            except ValueError:
+                return None
     return None
 
 

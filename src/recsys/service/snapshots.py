@@ -578,6 +578,7 @@ class SnapshotRegistry:
 
     def _refresh(self, state: _Namespace, *, force_heavy: bool) -> None:
         """Load what changed and swap in a new snapshot. Caller holds state.lock."""
+        started = time.perf_counter()
         if not self._load(state):
             return
         versions = state.versions
@@ -610,6 +611,14 @@ class SnapshotRegistry:
             snapshot = self._assemble(state, version=version, reuse=reuse)
         if reuse is None or reuse.catalog is not snapshot.catalog:
             state.heavy = heavy_signals_of(snapshot, time.monotonic())
+        if reuse is None:
+            log.info(
+                "snapshot for %s/%s built in %.2f s (%d events, %d items)",
+                *state.key,
+                time.perf_counter() - started,
+                len(state.events),
+                len(snapshot.catalog.item_ids),
+            )
         state.served = Served(snapshot, state.policy)
         with state.progress:
             state.interim = None

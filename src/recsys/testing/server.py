@@ -60,8 +60,10 @@ def running_server(
     env: Mapping[str, str] | None = None,
     port: int | None = None,
     startup_timeout: float = 60.0,
+    log_level: str | None = "warning",
 ) -> Iterator[ServerProcess]:
-    """Start the server, wait until /health answers 200, stop it (SIGTERM) afterwards."""
+    """Start the server, wait until /health answers 200, stop it (SIGTERM) afterwards.
+    `log_level=None` leaves the level to RECSYS_LOG_LEVEL."""
     port = port or free_port()
     command = [
         *_recsys_executable(),
@@ -72,8 +74,7 @@ def running_server(
         str(port),
         "--workers",
         str(workers),
-        "--log-level",
-        "warning",
+        *(["--log-level", log_level] if log_level else []),
     ]
     full_env = {**os.environ, **(env or {}), "RECSYS_DATABASE_URL": database_url}
     with running_process(

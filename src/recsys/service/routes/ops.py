@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from recsys import __version__
 from recsys.ranking import MODEL_VERSION
@@ -47,4 +47,4 @@ def version(state: State) -> Version:
 
 @router.get("/metrics", response_class=Response, summary="Prometheus metrics (text format)")
 def metrics(state: State) -> Response:
-    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
