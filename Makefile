@@ -4,17 +4,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export OPENBLAS_NUM_THREADS ?= 1
-LINT_PATHS := $(wildcard src tests bench analysis)
+LINT_PATHS := $(wildcard src tests bench analysis clients)
 
 .PHONY: setup run test lint format bench-ingest clean
 
 setup: $(STAMP)
 
 # Reinstall only when the dependency pins change; the package itself is installed editable.
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ./clients/python -e '.[dev]'
 	touch $(STAMP)
 
 run: setup

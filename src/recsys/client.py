@@ -1,7 +1,7 @@
-"""A small synchronous HTTP client for the RecSys API, used by the playbook toolkit.
-
-Errors come back as `ApiCallError` carrying the server's error body. Listing helpers follow the
-cursor to the end; pushing helpers split into the API's batch limits."""
+"""The toolkit's view of the RecSys API: the SDK's client (`recsys_client`, clients/python) for
+every call — retries on 429/503, auth, errors as `RecsysError` — plus what the playbook needs on
+top: listings followed to the end, pushes split into the API's batch limits, rankings asked
+again until the signals are complete."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
+
+from recsys_client import Client, RecsysError
 
 ITEMS_PER_BATCH = 1000
 USERS_PER_BATCH = 1000
@@ -21,14 +23,7 @@ EVENTS_PER_BATCH = 5000
 SIGNALS_BUILDING = "signals still building"
 SIGNALS_POLL_S = 0.2
 
-
-class ApiCallError(RuntimeError):
-    def __init__(self, method: str, path: str, status: int, body: Any) -> None:
-        self.status = status
-        self.body = body
-        code = body.get("code") if isinstance(body, dict) else None
-        message = body.get("message") if isinstance(body, dict) else str(body)[:300]
-        super().__init__(f"{method} {path} -> {status} {code or ''}: {message}")
+ApiCallError = RecsysError  # the name the toolkit has always caught
 
 
 class RecsysClient:
@@ -42,20 +37,23 @@ class RecsysClient:
         api_key: str | None = None,
         sleep_ms: int = 0,
         signals_wait_s: float = 600.0,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
-        headers = {"X-Org-ID": org_id}
-        if api_key:
-            headers["X-API-Key"] = api_key
         self.base_url = base_url.rstrip("/")
         self.org_id = org_id
         self.sleep_s = sleep_ms / 1000.0
         self.signals_wait_s = signals_wait_s
-        self._http = httpx.Client(
-            base_url=self.base_url, headers=headers, timeout=timeout, verify=not insecure
+        self.api = Client(
+            self.base_url,
+            org_id=org_id,
+            api_key=api_key,
+            timeout=timeout,
+            verify=not insecure,
+            transport=transport,
         )
 
     def close(self) -> None:
-        self._http.close()
+        self.api.close()
 
     def __enter__(self) -> RecsysClient:
         return self
@@ -76,17 +74,10 @@ class RecsysClient:
     ) -> Any:
         if throttle and self.sleep_s > 0:
             time.sleep(self.sleep_s)
-        response = self._http.request(method, path, json=json, params=params)
-        try:
-            body = response.json() if response.content else None
-        except ValueError:
-            body = response.text
-        if response.status_code >= 400:
-            raise ApiCallError(method, path, response.status_code, body)
-        return body
+        return self.api.request(method, path, params=params, json=json)
 
     def get(self, path: str, **params: Any) -> Any:
-        return self.call("GET", path, params={k: v for k, v in params.items() if v is not None})
+        return self.call("GET", path, params=params)
 
     def post(self, path: str, body: Any) -> Any:
         return self.call("POST", path, json=body)

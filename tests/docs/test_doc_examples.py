@@ -85,15 +85,17 @@ def test_doc_examples_run_as_written(doc: Path, tmp_path: Path) -> None:
     # Playbook-style examples run the analysis scripts from a checkout-like folder.
     shutil.copy(ROOT / "guardrails.yml", tmp_path / "guardrails.yml")
     shutil.copytree(ROOT / "analysis" / "scripts", tmp_path / "analysis" / "scripts")
-    (tmp_path / "bin").mkdir()
-    # A wrapper, not a symlink: the interpreter finds its virtualenv from the path it runs as.
-    wrapper = tmp_path / "bin" / "python"
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
-    wrapper.chmod(0o755)
-    # `recsys` in the docs means the project's command, whether or not the venv is on PATH.
-    command = tmp_path / "bin" / "recsys"
-    command.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m recsys.cli.main "$@"\n')
-    command.chmod(0o755)
+    # `python` and `recsys` in the docs, bare or as `.venv/bin/…` (the form that works in a fresh
+    # shell), mean the project's. Wrappers, not symlinks: the interpreter finds its virtualenv
+    # from the path it runs as.
+    for folder in (tmp_path / "bin", tmp_path / ".venv" / "bin"):
+        folder.mkdir(parents=True)
+        wrapper = folder / "python"
+        wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+        wrapper.chmod(0o755)
+        command = folder / "recsys"
+        command.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m recsys.cli.main "$@"\n')
+        command.chmod(0o755)
     with running_server(database_url, workdir=tmp_path) as server:
         env_prefix = f"export BASE_URL={server.base_url}\nexport ORG_ID={uuid.uuid4()}\n"
         for script, expected in examples(doc):

@@ -134,8 +134,8 @@ def test_the_response_warns_and_the_client_waits_for_complete_lists(
     assert response.status_code == 200
     assert response.json()["warnings"][0].startswith(SIGNALS_BUILDING)
     api = RecsysClient("http://testserver", org, signals_wait_s=0.0)
-    api._http = http  # the client's requests go to the in-process app
-    api._http.headers["X-Org-ID"] = org
+    api.api._http = http  # the SDK's requests go to the in-process app
+    http.headers["X-Org-ID"] = org
     with pytest.raises(RuntimeError, match="still building"):
         api.recommend(NS, user_id="u05", k=5)
     gate.set()

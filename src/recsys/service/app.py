@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from recsys import __version__
 from recsys.clock import system_clock, to_micros
@@ -173,6 +174,9 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # operationId = the handler's name (`recommendations`, `list_items`): the SDK's method
+        # names come from the committed document.
+        generate_unique_id_function=_operation_id,
     )
     app.state.recsys = state
     app.state.bandit = BanditRuntime.create(
@@ -188,6 +192,10 @@ def create_app(
         access_log=settings.access_log,
     )
     return app
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
 
 
 def create_app_from_env() -> FastAPI:

@@ -59,26 +59,26 @@ class PostgresServer:
     bindir: Path
     data: Path
     log: Path
+    options: str  # the server options (`pg_ctl -o`) it was started with
 
     def restart(self, mode: str = "fast") -> None:
         """`pg_ctl restart -m <mode>`: every connection is dropped; returns once it accepts
         connections again (pg_ctl reuses the options the cluster was started with)."""
+        self._pg_ctl("-m", mode, "restart")
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (connections dropped, new ones refused) until `start()`."""
+        self._pg_ctl("-m", mode, "stop")
+
+    def start(self) -> None:
+        """Start a stopped server again, with the options it first had; returns once it
+        accepts connections."""
+        self._pg_ctl("-o", self.options, "start")
+
+    def _pg_ctl(self, *args: str) -> None:
+        command = [str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log)]
         subprocess.run(
-            _as_postgres(
-                [
-                    str(self.bindir / "pg_ctl"),
-                    "-D",
-                    str(self.data),
-                    "-l",
-                    str(self.log),
-                    "-m",
-                    mode,
-                    "-w",
-                    "-t",
-                    "60",
-                    "restart",
-                ]
-            ),
+            _as_postgres([*command, "-w", "-t", "60", *args]),
             check=True,
             capture_output=True,
             timeout=90,
@@ -166,6 +166,7 @@ def throwaway_server(
             bindir=bindir,
             data=data,
             log=log,
+            options=" ".join(options),
         )
     finally:
         if started:

@@ -13,4 +13,5 @@ V1_ERRORS: dict[int | str, dict[str, Any]] = {
     415: {"model": ErrorBody, "description": "Body is not sent as application/json"},
     422: {"model": ErrorBody, "description": "Invalid values; details name each bad field"},
     429: {"model": ErrorBody, "description": "Rate limited; see Retry-After"},
+    503: {"model": ErrorBody, "description": "Database unavailable; retry after Retry-After"},
 }
