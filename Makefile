@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml constraints.txt clients/python/pyproject.toml
 
 run: setup
 	mkdir -p var
+	@echo "RecSys on http://127.0.0.1:8000 - API docs at http://127.0.0.1:8000/docs;"
+	@echo "guides in docs/ (start with docs/quickstart_http.md); commands: .venv/bin/recsys --help"
 	$(BIN)/recsys serve --host 127.0.0.1 --port 8000
 
 test: setup
