@@ -5,9 +5,14 @@ tokens sealed by older keys keep working until `retire` removes their key."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 page_keys_app = typer.Typer(
     rich_markup_mode=None,
@@ -16,12 +21,19 @@ page_keys_app = typer.Typer(
 )
 
 
-def _store():  # type: ignore[no-untyped-def]
+@contextmanager
+def _connection() -> Iterator[Connection]:
+    """A write transaction on RECSYS_DATABASE_URL's store, closed afterwards."""
     from recsys.config.settings import Settings
     from recsys.store import Store
 
     settings = Settings.from_env()
-    return Store.from_url(settings.database_url, migrate=settings.auto_migrate)
+    store = Store.from_url(settings.database_url, migrate=settings.auto_migrate)
+    try:
+        with store.write() as conn:
+            yield conn
+    finally:
+        store.close()
 
 
 @page_keys_app.command("list")
@@ -29,12 +41,8 @@ def list_keys() -> None:
     """Key ids in the ring; the newest seals, every one listed opens."""
     from recsys.store.secrets import page_token_keys
 
-    store = _store()
-    try:
-        with store.write() as conn:
-            ring = page_token_keys(conn)
-    finally:
-        store.close()
+    with _connection() as conn:
+        ring = page_token_keys(conn)
     newest = max(ring)
     for kid in sorted(ring):
         typer.echo(f"{kid} (seals)" if kid == newest else f"{kid}")
@@ -45,12 +53,8 @@ def rotate() -> None:
     """Add a new key; new tokens are sealed with it, older keys still open theirs."""
     from recsys.store.secrets import rotate_page_token_key
 
-    store = _store()
-    try:
-        with store.write() as conn:
-            kid = rotate_page_token_key(conn)
-    finally:
-        store.close()
+    with _connection() as conn:
+        kid = rotate_page_token_key(conn)
     typer.echo(f"key {kid} seals new tokens")
 
 
@@ -59,9 +63,8 @@ def retire(kid: Annotated[int, typer.Argument(help="The key id to drop.")]) -> N
     """Drop a key: page tokens it sealed are refused (400 invalid_page_token) from then on."""
     from recsys.store.secrets import retire_page_token_key
 
-    store = _store()
     try:
-        with store.write() as conn:
+        with _connection() as conn:
             retire_page_token_key(conn, kid)
     except KeyError:
         typer.echo(f"no page key {kid}", err=True)
@@ -69,6 +72,4 @@ def retire(kid: Annotated[int, typer.Argument(help="The key id to drop.")]) -> N
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
-    finally:
-        store.close()
     typer.echo(f"key {kid} retired")

@@ -14,10 +14,14 @@ from recsys.bandit import ALGORITHMS, DEFAULT_ALGORITHM, Algorithm
 from recsys.config.knobs import KnobError, KnobValues
 from recsys.config.knobs import defaults as knob_defaults
 from recsys.config.knobs import from_env as knobs_from_env
+from recsys.signals.event_types import TYPE_NAMES
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/recsys.db"
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
+
+# view, click, add, purchase, custom: a view says nothing about a list's quality.
+DEFAULT_EVENT_REWARDS = (0.0, 0.3, 0.6, 1.0, 0.0)
 
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
@@ -130,6 +134,29 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(value)
 
 
+def _event_rewards(env: Mapping[str, str], name: str) -> tuple[float, ...]:
+    """`click=0.3,purchase=1`: the reward per event type; types not named give none."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return DEFAULT_EVENT_REWARDS
+    rewards = [0.0] * len(TYPE_NAMES)
+    for entry in raw.split(","):
+        type_name, sep, weight = entry.strip().partition("=")
+        if not sep or type_name.strip() not in TYPE_NAMES:
+            raise SettingsError(
+                f"{name} entries are <type>=<reward> with type one of {', '.join(TYPE_NAMES)}, "
+                f"got {entry.strip()!r}"
+            )
+        try:
+            value = float(weight)
+        except ValueError:
+            value = math.nan
+        if not 0.0 <= value <= 1.0:
+            raise SettingsError(f"{name}: the reward for {type_name.strip()} must be 0 to 1")
+        rewards[TYPE_NAMES.index(type_name.strip())] = value
+    return tuple(rewards)
+
+
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -240,6 +267,9 @@ class Settings:
     bandit_experiment_holdout_percent: float = 10.0  # share of users (0-100) held out
     bandit_experiment_surfaces: tuple[str, ...] = ()  # where it runs; empty = every surface
     bandit_experiment_label: str = "holdout"  # names the experiment in responses and decisions
+    # Reward a bandit decision gets from an event that names it (meta.decision_id), by event type
+    # code (view, click, add, purchase, custom); 0 gives none.
+    bandit_event_rewards: tuple[float, ...] = DEFAULT_EVENT_REWARDS
     log_level: str = "info"  # recsys serve's loggers (ours and uvicorn's)
     log_format: LogFormat = "text"  # or "json": one object per line
     access_log: bool = False  # one line per request
@@ -282,6 +312,7 @@ class Settings:
             ),
             bandit_experiment_surfaces=_surfaces(env, "BANDIT_EXPERIMENT_SURFACES"),
             bandit_experiment_label=_label(env, "BANDIT_EXPERIMENT_LABEL", "holdout"),
+            bandit_event_rewards=_event_rewards(env, "BANDIT_EVENT_REWARDS"),
             snapshot_dir=_snapshot_dir(env),
             first_build_wait_s=_first_build_wait(env),
         )

@@ -279,6 +279,7 @@ class EventsResult(ApiModel):
     duplicates: int
     inserted: int
     namespace: str
+    rewarded: int | None = Field(default=None)
 
 
 class ExperimentOut(ApiModel):

@@ -14,6 +14,7 @@ that follow page tokens.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar
@@ -90,6 +91,22 @@ def _decode(method: str, path: str, response: httpx.Response, model: type[ApiMod
     return body
 
 
+def _retry_wait(
+    policy: RetryPolicy,
+    method: str,
+    attempt: int,
+    *,
+    response: httpx.Response | None = None,
+    error: httpx.TransportError | None = None,
+) -> float | None:
+    """Seconds to wait before trying again after `attempt`, or None: use this outcome."""
+    if error is not None:
+        return policy.wait_after(attempt, None) if policy.retries_error(method, error) else None
+    if response is not None and policy.retries_status(response.status_code):
+        return policy.wait_after(attempt, response.headers.get("retry-after"))
+    return None
+
+
 class Client(SyncOperations):
     """Synchronous client. `org_id` goes in `X-Org-ID` on every call; `api_key` (X-API-Key) or
     `bearer_token` (Authorization: Bearer) when the server has auth on. `sleep` is how retries
@@ -137,25 +154,21 @@ class Client(SyncOperations):
         model: type[ApiModel] | None = None,
     ) -> Any:
         """One call with retries: the decoded JSON (or `model` built from it)."""
-        attempt = 0
-        while True:
-            attempt += 1
+        for attempt in itertools.count(1):
             try:
                 response = self._http.request(
                     method, path, params=_query(params or {}), json=_payload(json)
                 )
             except httpx.TransportError as error:
-                wait = self.retry.wait_after(attempt, None)
-                if wait is None or not self.retry.retries_error(method, error):
+                wait = _retry_wait(self.retry, method, attempt, error=error)
+                if wait is None:
                     raise
-                self._sleep(wait)
-                continue
-            if self.retry.retries_status(response.status_code):
-                wait = self.retry.wait_after(attempt, response.headers.get("retry-after"))
-                if wait is not None:
-                    self._sleep(wait)
-                    continue
-            return _decode(method, path, response, model)
+            else:
+                wait = _retry_wait(self.retry, method, attempt, response=response)
+                if wait is None:
+                    return _decode(method, path, response, model)
+            self._sleep(wait)
+        raise AssertionError("unreachable")
 
     def _operation(
         self,
@@ -234,25 +247,22 @@ class AsyncClient(AsyncOperations):
         json: Any = None,
         model: type[ApiModel] | None = None,
     ) -> Any:
-        attempt = 0
-        while True:
-            attempt += 1
+        """One call with retries: the decoded JSON (or `model` built from it)."""
+        for attempt in itertools.count(1):
             try:
                 response = await self._http.request(
                     method, path, params=_query(params or {}), json=_payload(json)
                 )
             except httpx.TransportError as error:
-                wait = self.retry.wait_after(attempt, None)
-                if wait is None or not self.retry.retries_error(method, error):
+                wait = _retry_wait(self.retry, method, attempt, error=error)
+                if wait is None:
                     raise
-                await self._sleep(wait)
-                continue
-            if self.retry.retries_status(response.status_code):
-                wait = self.retry.wait_after(attempt, response.headers.get("retry-after"))
-                if wait is not None:
-                    await self._sleep(wait)
-                    continue
-            return _decode(method, path, response, model)
+            else:
+                wait = _retry_wait(self.retry, method, attempt, response=response)
+                if wait is None:
+                    return _decode(method, path, response, model)
+            await self._sleep(wait)
+        raise AssertionError("unreachable")
 
     async def _operation(
         self,

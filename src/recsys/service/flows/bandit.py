@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
+
 from recsys.bandit import Algorithm
 from recsys.bandit.algorithms import beta_parameters
 from recsys.bandit.buckets import BucketError, bucket_key
@@ -368,11 +370,7 @@ def reward(
             assert latest is not None
             current = latest["reward"]
     if recorded:
-        labels = runtime.metrics.labels(
-            namespace, row["surface"], row["policy_id"], row["algorithm"]
-        )
-        runtime.metrics.rewards.labels(*labels).inc()
-        runtime.metrics.reward_sum.labels(*labels).inc(value)
+        count_rewards(runtime, namespace, [(row, value)])
         return RewardOutcome(decision=row, reward=value, duplicate=False)
     if current == value:
         return RewardOutcome(decision=row, reward=value, duplicate=True)
@@ -382,6 +380,57 @@ def reward(
         f"decision {decision_id!r} already has reward {current:g}; a decision takes one reward",
         {"decision_id": decision_id, "recorded_reward": current, "reward": value},
     )
+
+
+def rewards_from_events(
+    conn: Connection,
+    *,
+    org_id: str,
+    namespace: str,
+    events: Sequence[Mapping[str, Any]],
+    rewards_by_type: Sequence[float],
+    now_us: int,
+) -> list[tuple[Row, float]]:
+    """Reward the decisions that events name in `meta.decision_id`, in the transaction that
+    stores the events: each named decision of this namespace gets the largest reward of its
+    events' types (`rewards_by_type`, by type code; a type worth 0 gives none) as its one
+    reward, unless it has one already — so a resent batch, a later purchase after a click or
+    an explicit /v1/bandit/reward first all leave the first reward in place. Decisions that
+    are unknown (or another namespace's) are ignored: the events are stored all the same.
+    Returns the (decision, reward) pairs recorded now."""
+    best: dict[str, float] = {}
+    for event in events:
+        meta = event.get("meta") or {}
+        decision_id = meta.get("decision_id") if isinstance(meta, Mapping) else None
+        value = rewards_by_type[int(event["type"])]
+        if isinstance(decision_id, str) and value > 0:
+            best[decision_id] = max(value, best.get(decision_id, 0.0))
+    recorded = []
+    for decision_id, value in best.items():
+        row = bandit_store.get_decision(
+            conn, org_id=org_id, namespace=namespace, decision_id=decision_id
+        )
+        if (
+            row is not None
+            and row["reward"] is None
+            and bandit_store.record_reward(
+                conn, org_id=org_id, namespace=namespace, decision=row, reward=value, now_us=now_us
+            )
+        ):
+            recorded.append((row, value))
+    return recorded
+
+
+def count_rewards(
+    runtime: BanditRuntime, namespace: str, recorded: Sequence[tuple[Row, float]]
+) -> None:
+    """Prometheus counters for rewards recorded (after their transaction committed)."""
+    for row, value in recorded:
+        labels = runtime.metrics.labels(
+            namespace, row["surface"], row["policy_id"], row["algorithm"]
+        )
+        runtime.metrics.rewards.labels(*labels).inc()
+        runtime.metrics.reward_sum.labels(*labels).inc(value)
 
 
 # --- statistics -------------------------------------------------------------------------------

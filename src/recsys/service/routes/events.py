@@ -12,7 +12,17 @@ from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
 from recsys.clock import from_micros, to_micros
-from recsys.service.deps import MetricsDep, Now, PageTokensDep, StoreDep, TenantDep, WritesDep
+from recsys.service.deps import (
+    BanditDep,
+    MetricsDep,
+    Now,
+    PageTokensDep,
+    State,
+    StoreDep,
+    TenantDep,
+    WritesDep,
+)
+from recsys.service.flows.bandit import count_rewards, rewards_from_events
 from recsys.service.routes import V1_ERRORS
 from recsys.service.schemas.common import (
     DEFAULT_PAGE_SIZE,
@@ -79,9 +89,13 @@ async def ingest_events(
     writes: WritesDep,
     now: Now,
     metrics: MetricsDep,
+    bandit: BanditDep,
+    state: State,
 ) -> EventsResult:
     """Atomic: one invalid event rejects the batch (422 names its index and field) and nothing
-    is written. An `event_id` already stored (or repeated in the batch) is skipped."""
+    is written. An `event_id` already stored (or repeated in the batch) is skipped. An event
+    whose `meta.decision_id` names a bandit decision of the namespace rewards it (once, by the
+    event's type: BANDIT_EVENT_REWARDS), in the same transaction."""
     now_us = to_micros(now)
     seen: set[str] = set()
     rows = []
@@ -106,19 +120,38 @@ async def ingest_events(
         )
     org_id, namespace = tenant.org_id, body.namespace
 
+    rewarding = [
+        {"type": event.type, "meta": event.meta}
+        for event in body.events
+        if "decision_id" in event.meta
+    ]
+    rewarded: list[tuple[Any, float]] = []
+
     def append(conn: Connection) -> int:
         repo.ensure_namespace(conn, org_id=org_id, namespace=namespace, now_us=now_us)
-        return repo.insert_events(conn, org_id=org_id, namespace=namespace, rows=rows)
+        inserted = repo.insert_events(conn, org_id=org_id, namespace=namespace, rows=rows)
+        if rewarding:  # (re)assigned: a group commit may run this function again
+            rewarded[:] = rewards_from_events(
+                conn,
+                org_id=org_id,
+                namespace=namespace,
+                events=rewarding,
+                rewards_by_type=state.settings.bandit_event_rewards,
+                now_us=now_us,
+            )
+        return inserted
 
     # Answers only once the transaction holding these rows has committed.
     inserted = await writes.run(org_id, namespace, append, size=len(rows))
     metrics.ingested.labels("events").inc(inserted)
+    count_rewards(bandit, namespace, rewarded)
     accepted = len(body.events)
     return EventsResult(
         namespace=body.namespace,
         accepted=accepted,
         inserted=inserted,
         duplicates=accepted - inserted,
+        rewarded=len(rewarded),
     )
 
 

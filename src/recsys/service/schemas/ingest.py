@@ -133,6 +133,9 @@ class EventsResult(BaseModel):
     accepted: int = Field(description="Events in the request.")
     inserted: int = Field(description="Events newly stored.")
     duplicates: int = Field(description="Events skipped because their event_id was stored.")
+    rewarded: int = Field(
+        default=0, description="Bandit decisions rewarded by these events (meta.decision_id)."
+    )
 
 
 class DeleteResult(BaseModel):
