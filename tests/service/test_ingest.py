@@ -85,7 +85,13 @@ def test_events_defaults_and_type_names(client: TestClient, headers: dict, clock
     ]
     r = client.post("/v1/events:batch", json={"namespace": NS, "events": events}, headers=headers)
     assert r.status_code == 200, r.text
-    assert r.json() == {"namespace": NS, "accepted": 4, "inserted": 4, "duplicates": 0, "rewarded": 0}
+    assert r.json() == {
+        "namespace": NS,
+        "accepted": 4,
+        "inserted": 4,
+        "duplicates": 0,
+        "rewarded": 0,
+    }
     stored = list_all(client, headers, "events")
     assert [e["type"] for e in stored] == [0, 3, 2, 2]
     assert [e["type_name"] for e in stored] == ["view", "purchase", "add", "add"]
