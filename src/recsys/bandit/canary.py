@@ -1,0 +1,126 @@
+"""The canary's decision rule: when a candidate configuration, served beside the incumbent, has
+earned enough evidence to be promoted, rolled back, or given up on.
+
+Each arm's statistics are its decisions and the sum of their rewards in [0, 1] (a decision never
+rewarded counts as 0), and its posterior is Beta(1 + Σr, 1 + n - Σr) as in `algorithms`. The
+rule is checked after every batch of decisions (a sequential rule, so its thresholds are
+strict on purpose):
+
+1. a live guardrail that broke rolls the candidate back at once, whatever the evidence;
+2. until each arm has `min_decisions`, keep collecting;
+3. promote when P(candidate's mean > control's) ≥ `confidence`;
+4. roll back when P(candidate's mean < control's) ≥ `confidence`;
+5. otherwise keep collecting until `budget_decisions` in all, then stop with no decision (the
+   incumbent stays).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from scipy import stats
+
+from recsys.bandit.algorithms import beta_parameters
+
+Verdict = Literal["collecting", "promote", "rollback", "no_decision"]
+VERDICTS: tuple[Verdict, ...] = ("collecting", "promote", "rollback", "no_decision")
+
+# Points of the integration grid; the grid spans where either posterior has mass, so even
+# posteriors as narrow as a million decisions' are resolved to well under 1e-4.
+_GRID = 4001
+_TAIL = 1e-12
+
+
+@dataclass(frozen=True)
+class ArmEvidence:
+    decisions: int
+    reward_sum: float
+
+
+@dataclass(frozen=True)
+class CanaryRule:
+    """The rule's parameters: decisions per arm before any verdict, the posterior probability
+    a verdict needs, and the decisions (both arms together) after which it stops undecided."""
+
+    min_decisions: int = 200
+    confidence: float = 0.95
+    budget_decisions: int = 20_000
+
+    def __post_init__(self) -> None:
+        if self.min_decisions < 1:
+            raise ValueError("min_decisions must be at least 1")
+        if not 0.5 < self.confidence < 1.0:
+            raise ValueError("confidence must be between 0.5 and 1 (exclusive)")
+        if self.budget_decisions < 2 * self.min_decisions:
+            raise ValueError("budget_decisions must allow min_decisions on both arms")
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The verdict so far, the probability it rests on, and why (for the audit and the CLI)."""
+
+    verdict: Verdict
+    p_candidate_better: float
+    reason: str
+
+
+def probability_better(candidate: ArmEvidence, control: ArmEvidence) -> float:
+    """P(candidate's mean reward > control's) under the two Beta posteriors:
+    ∫ f_candidate(x) · F_control(x) dx, on a grid over where either posterior has mass."""
+    (a_x, a_y), (b_x, b_y) = beta_parameters(
+        [candidate.decisions, control.decisions], [candidate.reward_sum, control.reward_sum]
+    )
+    x_dist, y_dist = stats.beta(a_x, b_x), stats.beta(a_y, b_y)
+    low = min(x_dist.ppf(_TAIL), y_dist.ppf(_TAIL))
+    high = max(x_dist.isf(_TAIL), y_dist.isf(_TAIL))
+    grid = np.linspace(low, high, _GRID)
+    # Below `low` the candidate has no mass; above `high` the control's CDF is 1.
+    inside = np.trapezoid(x_dist.pdf(grid) * y_dist.cdf(grid), grid)
+    return float(np.clip(inside + x_dist.sf(high), 0.0, 1.0))
+
+
+def assess(
+    rule: CanaryRule,
+    candidate: ArmEvidence,
+    control: ArmEvidence,
+    *,
+    broken_guardrail: str | None = None,
+) -> Assessment:
+    """Apply the rule (module docstring) to the evidence so far."""
+    p = probability_better(candidate, control)
+    if broken_guardrail is not None:
+        return Assessment("rollback", p, f"live guardrail broken: {broken_guardrail}")
+    fewest = min(candidate.decisions, control.decisions)
+    total = candidate.decisions + control.decisions
+    if fewest >= rule.min_decisions:
+        if p >= rule.confidence:
+            return Assessment("promote", p, f"P(candidate better) = {p:.4f} >= {rule.confidence}")
+        if 1.0 - p >= rule.confidence:
+            return Assessment(
+                "rollback", p, f"P(candidate worse) = {1 - p:.4f} ≥ {rule.confidence}"
+            )
+    if total >= rule.budget_decisions:
+        return Assessment(
+            "no_decision",
+            p,
+            f"budget of {rule.budget_decisions} decisions spent with P(candidate better) = "
+            f"{p:.4f}: the incumbent stays",
+        )
+    if fewest < rule.min_decisions:
+        return Assessment(
+            "collecting", p, f"{fewest} of {rule.min_decisions} decisions on the smaller arm"
+        )
+    return Assessment("collecting", p, f"P(candidate better) = {p:.4f}: not yet decisive")
+
+
+__all__ = [
+    "VERDICTS",
+    "ArmEvidence",
+    "Assessment",
+    "CanaryRule",
+    "Verdict",
+    "assess",
+    "probability_better",
+]
