@@ -9,6 +9,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from recsys.store import Store
+from recsys.store import bandit as bandit_store
 from tests.bandit.helpers import (
     NS,
     arms_by_policy,
@@ -94,3 +96,60 @@ def test_a_decision_of_another_namespace_is_not_rewarded(
     answer = events(bandit_client, headers, ("e1", "purchase", decision_id), namespace="elsewhere")
     assert (answer["inserted"], answer["rewarded"]) == (1, 0)
     assert arm(bandit_client, headers)["rewards"] == 0
+
+
+def shop(client: TestClient, headers: dict) -> None:
+    items = [{"item_id": f"i{n}"} for n in range(6)]
+    ok(client.post("/v1/items:upsert", json={"namespace": NS, "items": items}, headers=headers))
+    ok(upsert(client, headers, [policy("only")]))
+
+
+def served(client: TestClient, headers: dict, user: str) -> tuple[str, list[str]]:
+    body = {"namespace": NS, "surface": "home", "user_id": user, "k": 3}
+    answer = ok(client.post("/v1/bandit/recommendations", json=body, headers=headers))
+    return answer["decision_id"], [item["item_id"] for item in answer["items"]]
+
+
+def act(client: TestClient, headers: dict, event_id: str, user: str, item: str, kind: str) -> int:
+    body = {
+        "namespace": NS,
+        "events": [{"event_id": event_id, "user_id": user, "item_id": item, "type": kind}],
+    }
+    rewarded: int = ok(client.post("/v1/events:batch", json=body, headers=headers))["rewarded"]
+    return rewarded
+
+
+def test_acting_on_a_served_item_soon_after_rewards_the_latest_decision(
+    bandit_client: TestClient, headers: dict, clock: Any, store: Store
+) -> None:
+    shop(bandit_client, headers)
+    older, _ = served(bandit_client, headers, "ann")
+    clock.advance(seconds=60)
+    latest, items = served(bandit_client, headers, "ann")
+    unserved = next(f"i{n}" for n in range(6) if f"i{n}" not in items)
+    assert act(bandit_client, headers, "x1", "bob", items[0], "click") == 0  # another user
+    assert act(bandit_client, headers, "x2", "ann", unserved, "click") == 0  # not served
+    assert act(bandit_client, headers, "x3", "ann", items[0], "view") == 0  # worth nothing
+    assert act(bandit_client, headers, "x4", "ann", items[1], "add") == 1
+    with store.read() as conn:
+        kept = {
+            d: bandit_store.get_decision(
+                conn, org_id=headers["X-Org-ID"], namespace=NS, decision_id=d
+            )
+            for d in (older, latest)
+        }
+    assert {d: row["reward"] for d, row in kept.items() if row} == {older: None, latest: 0.6}
+    assert kept[latest] is not None and kept[latest]["items"] == items
+
+
+def test_too_late_or_with_the_window_off_is_no_reward(
+    make_bandit_client: Callable[..., TestClient], headers: dict, clock: Any
+) -> None:
+    client = make_bandit_client(bandit_reward_window_s=600.0)
+    shop(client, headers)
+    _, items = served(client, headers, "ann")
+    clock.advance(seconds=601)
+    assert act(client, headers, "late", "ann", items[0], "purchase") == 0
+    off = make_bandit_client(seed=8, bandit_reward_window_s=0.0)  # seed 7's ids are taken
+    _, items = served(off, headers, "cy")
+    assert act(off, headers, "off", "cy", items[0], "purchase") == 0

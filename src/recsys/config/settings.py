@@ -270,6 +270,9 @@ class Settings:
     # Reward a bandit decision gets from an event that names it (meta.decision_id), by event type
     # code (view, click, add, purchase, custom); 0 gives none.
     bandit_event_rewards: tuple[float, ...] = DEFAULT_EVENT_REWARDS
+    # An event with no decision id rewards the user's latest bandit recommendation that served
+    # its item this many seconds before it at most (0: only events naming a decision reward).
+    bandit_reward_window_s: float = 1800.0
     log_level: str = "info"  # recsys serve's loggers (ours and uvicorn's)
     log_format: LogFormat = "text"  # or "json": one object per line
     access_log: bool = False  # one line per request
@@ -313,6 +316,7 @@ class Settings:
             bandit_experiment_surfaces=_surfaces(env, "BANDIT_EXPERIMENT_SURFACES"),
             bandit_experiment_label=_label(env, "BANDIT_EXPERIMENT_LABEL", "holdout"),
             bandit_event_rewards=_event_rewards(env, "BANDIT_EVENT_REWARDS"),
+            bandit_reward_window_s=_number(env, "BANDIT_REWARD_WINDOW_S", 1800.0),
             snapshot_dir=_snapshot_dir(env),
             first_build_wait_s=_first_build_wait(env),
         )

@@ -98,6 +98,29 @@ def get_decision(conn: Connection, *, org_id: str, namespace: str, decision_id: 
     return dict(row) if row else None
 
 
+def recent_served_decisions(
+    conn: Connection,
+    *,
+    org_id: str,
+    namespace: str,
+    user_hashes: Sequence[str],
+    since_us: int,
+) -> list[Row]:
+    """Unrewarded decisions that served items to any of these users since `since_us`."""
+    if not user_hashes:
+        return []
+    t = bandit_decisions
+    stmt = select(t).where(
+        t.c.org_id == org_id,
+        t.c.namespace == namespace,
+        t.c.user_hash.in_(list(user_hashes)),
+        t.c.created_at_us >= since_us,
+        t.c.reward.is_(None),
+        t.c["items"].is_not(None),  # `t.c.items` is the collection's own method
+    )
+    return [dict(row) for row in conn.execute(stmt).mappings()]
+
+
 def record_reward(
     conn: Connection,
     *,

@@ -282,6 +282,10 @@ bandit_decisions = Table(
     # NULL until the first reward; later rewards never change it.
     Column("reward", Float, nullable=True),
     Column("rewarded_at_us", BigInteger, nullable=True),
+    # The items a bandit recommendation served (NULL for a bare decide): an event on one of them
+    # by the same user soon after rewards the decision.
+    Column("items", NullableJson, nullable=True),
+    Index("ix_bandit_decisions_user_recent", "org_id", "namespace", "user_hash", "created_at_us"),
 )
 
 # Running sums per arm: what the algorithms read, updated in the writer's transaction with

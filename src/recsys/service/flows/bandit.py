@@ -301,8 +301,10 @@ def record(
     org_id: str,
     namespace: str,
     now_us: int,
+    items: Sequence[str] | None = None,
 ) -> None:
-    """Keep the decision and count it in its arm's statistics, in one transaction."""
+    """Keep the decision (with the items it served, if any) and count it in its arm's
+    statistics, in one transaction."""
     row = {
         "decision_id": decision.decision_id,
         "surface": decision.surface,
@@ -317,6 +319,7 @@ def record(
         "created_at_us": now_us,
         "reward": None,
         "rewarded_at_us": None,
+        "items": None if items is None else list(items),
     }
     with store.write() as conn:
         bandit_store.insert_decision(conn, org_id=org_id, namespace=namespace, row=row)
@@ -389,36 +392,86 @@ def rewards_from_events(
     namespace: str,
     events: Sequence[Mapping[str, Any]],
     rewards_by_type: Sequence[float],
+    window_us: int,
     now_us: int,
 ) -> list[tuple[Row, float]]:
-    """Reward the decisions that events name in `meta.decision_id`, in the transaction that
-    stores the events: each named decision of this namespace gets the largest reward of its
-    events' types (`rewards_by_type`, by type code; a type worth 0 gives none) as its one
-    reward, unless it has one already — so a resent batch, a later purchase after a click or
-    an explicit /v1/bandit/reward first all leave the first reward in place. Decisions that
-    are unknown (or another namespace's) are ignored: the events are stored all the same.
-    Returns the (decision, reward) pairs recorded now."""
+    """Reward the bandit decisions these events answer, in the transaction that stores them.
+
+    An event answers a decision when its `meta.decision_id` names it, or — with no decision id,
+    when `window_us` > 0 — when the same user acts on an item the decision served within
+    `window_us` after it (the latest such decision). The reward is the event type's
+    (`rewards_by_type`, by type code; a type worth 0 answers nothing), the largest of a
+    decision's events in the batch, and a decision keeps its first reward only — so a resent
+    batch, a later purchase after a click or an explicit /v1/bandit/reward first all leave it in
+    place. Decisions that are unknown (or another namespace's) are ignored: the events are
+    stored all the same. Returns the (decision, reward) pairs recorded now."""
     best: dict[str, float] = {}
+    unnamed = []
     for event in events:
+        value = rewards_by_type[int(event["type"])]
+        if value <= 0:
+            continue
         meta = event.get("meta") or {}
         decision_id = meta.get("decision_id") if isinstance(meta, Mapping) else None
-        value = rewards_by_type[int(event["type"])]
-        if isinstance(decision_id, str) and value > 0:
+        if isinstance(decision_id, str):
             best[decision_id] = max(value, best.get(decision_id, 0.0))
+        elif window_us > 0 and now_us - window_us <= event["ts_us"] <= now_us:
+            unnamed.append((event, value))
+    rows = dict(_served_decisions(conn, org_id, namespace, unnamed, window_us))
+    for event, value in unnamed:
+        hashed = user_hash(org_id, event["user_id"])
+        served = [
+            row
+            for row in rows.values()
+            if row["user_hash"] == hashed
+            and row["created_at_us"] <= event["ts_us"] <= row["created_at_us"] + window_us
+            and event["item_id"] in row["items"]
+        ]
+        if served:
+            latest = max(served, key=lambda row: (row["created_at_us"], row["decision_id"]))
+            best[latest["decision_id"]] = max(value, best.get(latest["decision_id"], 0.0))
     recorded = []
     for decision_id, value in best.items():
-        row = bandit_store.get_decision(
+        found = rows.get(decision_id) or bandit_store.get_decision(
             conn, org_id=org_id, namespace=namespace, decision_id=decision_id
         )
         if (
-            row is not None
-            and row["reward"] is None
+            found is not None
+            and found["reward"] is None
             and bandit_store.record_reward(
-                conn, org_id=org_id, namespace=namespace, decision=row, reward=value, now_us=now_us
+                conn,
+                org_id=org_id,
+                namespace=namespace,
+                decision=found,
+                reward=value,
+                now_us=now_us,
             )
         ):
-            recorded.append((row, value))
+            recorded.append((found, value))
     return recorded
+
+
+def _served_decisions(
+    conn: Connection,
+    org_id: str,
+    namespace: str,
+    unnamed: Sequence[tuple[Mapping[str, Any], float]],
+    window_us: int,
+) -> list[tuple[str, Row]]:
+    """The unrewarded decisions that served items to these events' users within the window
+    before the earliest of them: one indexed query for the batch."""
+    if not unnamed:
+        return []
+    users = {user_hash(org_id, event["user_id"]) for event, _ in unnamed}
+    since = min(int(event["ts_us"]) for event, _ in unnamed) - window_us
+    found = bandit_store.recent_served_decisions(
+        conn,
+        org_id=org_id,
+        namespace=namespace,
+        user_hashes=sorted(h for h in users if h is not None),
+        since_us=since,
+    )
+    return [(row["decision_id"], row) for row in found]
 
 
 def count_rewards(

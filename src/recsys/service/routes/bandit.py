@@ -216,6 +216,7 @@ def bandit_recommendations(
         org_id=tenant.org_id,
         namespace=body.namespace,
         now_us=to_micros(now),
+        items=[item.item_id for item in result.items],
     )
     observe(
         state,

@@ -98,7 +98,7 @@ async def ingest_events(
     event's type: BANDIT_EVENT_REWARDS), in the same transaction."""
     now_us = to_micros(now)
     seen: set[str] = set()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for event in body.events:
         event_id = event.event_id
         if event_id is not None:
@@ -120,10 +120,12 @@ async def ingest_events(
         )
     org_id, namespace = tenant.org_id, body.namespace
 
+    settings = state.settings
+    weights, window_us = settings.bandit_event_rewards, int(settings.bandit_reward_window_s * 1e6)
     rewarding = [
-        {"type": event.type, "meta": event.meta}
-        for event in body.events
-        if "decision_id" in event.meta
+        row
+        for row in rows
+        if weights[int(row["type"])] > 0 and (window_us > 0 or "decision_id" in row["meta"])
     ]
     rewarded: list[tuple[Any, float]] = []
 
@@ -136,7 +138,8 @@ async def ingest_events(
                 org_id=org_id,
                 namespace=namespace,
                 events=rewarding,
-                rewards_by_type=state.settings.bandit_event_rewards,
+                rewards_by_type=weights,
+                window_us=window_us,
                 now_us=now_us,
             )
         return inserted
