@@ -334,6 +334,16 @@ def _samples(
     ]
 
 
+def data_shape(data: NamespaceData) -> dict[str, int]:
+    """How big the namespace's data is, and how recent: what a run's fingerprint hashes."""
+    return {
+        "items": len(data.items),
+        "users": len(data.users),
+        "events": len(data.events),
+        "last_ts": int(data.events.ts_us.max()) if len(data.events) else 0,
+    }
+
+
 def _summary(
     plan: TuningPlan,
     runs: list[dict[str, Any]],
@@ -355,6 +365,7 @@ def _summary(
         if scored:
             best[objective] = -max(scored)[1]
     validation, test = scored_users
+    shape = data_shape(data)
     return {
         "namespace": plan.namespace,
         "aliases": [segment_alias(plan.segment)] if plan.segment else [],
@@ -374,14 +385,9 @@ def _summary(
             },
             "test": {"after": iso(windows.test.cut_us), "users": len(test.users)},
         },
-        "data_fingerprint": fingerprint(
-            {
-                "items": len(data.items),
-                "users": len(data.users),
-                "events": len(data.events),
-                "last_ts": int(data.events.ts_us.max()) if len(data.events) else 0,
-            }
-        ),
+        "data_fingerprint": fingerprint(shape),
+        # The shape itself, so that shipping can tell "grown a little" from "another dataset".
+        "data": shape,
         "thresholds": {"source": thresholds.source, "quality": dict(thresholds.quality)},
         "runs": [
             {
