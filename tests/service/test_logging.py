@@ -112,3 +112,31 @@ def test_text_lines_carry_time_level_and_request_id() -> None:
     assert inside.endswith("WARNING recsys.test-text-lines [req-77] inside a request")
     assert outside.endswith("[-] outside")
     assert inside[:4].isdigit()  # starts with the time
+
+
+def test_background_failures_log_a_store_outage_as_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import psycopg
+    from sqlalchemy import exc as sa_exc
+
+    from recsys.service.logs import log_failure
+
+    logger = logging.getLogger("recsys.test-failures")
+    outage = sa_exc.OperationalError("SELECT 1", {}, psycopg.OperationalError("refused"))
+    with caplog.at_level(logging.INFO, logger="recsys.test-failures"):
+        try:
+            raise outage
+        except Exception:
+            log_failure(logger, "refresh of %s failed", "shop")
+        try:
+            raise ValueError("a bug")
+        except Exception:
+            log_failure(logger, "refresh of %s failed", "shop")
+    away, bug = caplog.records
+    assert (away.levelname, away.getMessage(), away.exc_info) == (
+        "WARNING",
+        "refresh of shop failed: store unavailable (OperationalError)",
+        None,
+    )
+    assert bug.levelname == "ERROR" and bug.exc_info is not None

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from recsys.service.logs import log_failure
 from recsys.store import Store
 from recsys.store.control import insert_decisions, purge_decisions
 
@@ -123,7 +124,7 @@ class DecisionRecorder:
                 try:
                     self.purge()
                 except Exception:
-                    log.exception("audit retention purge failed")
+                    log_failure(log, "audit retention purge failed")
 
 
 __all__ = ["DecisionRecorder", "user_hash"]

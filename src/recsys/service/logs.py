@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import sys
 import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from typing import Any
 import orjson
 
 from recsys.config.settings import LogFormat
+from recsys.store.errors import store_unavailable
 
 # Set by the request middleware; copied into the threads that run sync routes.
 REQUEST_ID: ContextVar[str | None] = ContextVar("recsys_request_id", default=None)
@@ -88,6 +90,16 @@ def configure_logging(level: str = "info", fmt: LogFormat = "text") -> None:
     logging.config.dictConfig(logging_config(level, fmt))
 
 
+def log_failure(logger: logging.Logger, message: str, *args: object) -> None:
+    """For an `except` block of background work: one warning line when the store was out of
+    reach (not a bug, and the work is retried on its own), the traceback otherwise."""
+    error = sys.exc_info()[1]
+    if error is not None and store_unavailable(error):
+        logger.warning(message + ": store unavailable (%s)", *args, type(error).__name__)
+    else:
+        logger.exception(message, *args)
+
+
 def log_access(*, method: str, route: str, status: int, started: float, org_id: str | None) -> None:
     """The access line for one request (`started` from time.perf_counter())."""
     latency_ms = round((time.perf_counter() - started) * 1000, 2)
@@ -116,5 +128,6 @@ __all__ = [
     "RequestContextFilter",
     "configure_logging",
     "log_access",
+    "log_failure",
     "logging_config",
 ]

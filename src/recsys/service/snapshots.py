@@ -31,6 +31,7 @@ from recsys.data.catalog import Catalog, CatalogBuilder, build_catalog
 from recsys.policy.namespace import NamespacePolicy, policy_from_rows
 from recsys.service.artifacts import ArtifactShelf
 from recsys.service.gc_pause import collection_paused
+from recsys.service.logs import log_failure
 from recsys.signals.artifact import ArtifactContent
 from recsys.signals.assemble import AssemblyCache, EventLog, assemble_snapshot
 from recsys.signals.snapshot import (
@@ -45,7 +46,6 @@ from recsys.signals.snapshot import (
 )
 from recsys.store import Store
 from recsys.store.control import load_policy_rows
-from recsys.store.errors import store_unavailable
 from recsys.store.loading import (
     EventBatch,
     NamespaceVersions,
@@ -231,7 +231,7 @@ class SnapshotRegistry:
         try:
             keys = self.shelf.namespaces()[: self.max_namespaces]
         except Exception:
-            log.exception("listing snapshot artifacts failed")
+            log_failure(log, "listing snapshot artifacts failed")
             return
         for org_id, namespace in keys:
             if self._stop.is_set():
@@ -239,7 +239,7 @@ class SnapshotRegistry:
             try:
                 self.current(org_id, namespace)
             except Exception:
-                log.exception("preloading %s/%s failed", org_id, namespace)
+                log_failure(log, "preloading %s/%s failed", org_id, namespace)
 
     def stop(self) -> None:
         self._stop.set()
@@ -314,11 +314,8 @@ class SnapshotRegistry:
             with state.lock:
                 if state.served is None:
                     self._first_load(state)
-        except Exception as exc:
-            if store_unavailable(exc):  # the next request tries again; no trace to read
-                log.warning("first load of %s/%s: store unavailable", *state.key)
-            else:
-                log.exception("first load of %s/%s failed", *state.key)
+        except Exception:  # the next request tries again
+            log_failure(log, "first load of %s/%s failed", *state.key)
         finally:
             with state.progress:
                 state.loading = False
@@ -467,11 +464,8 @@ class SnapshotRegistry:
                 try:
                     with state.lock:
                         self._refresh(state, force_heavy=False)
-                except Exception as exc:  # keep serving the last good snapshot
-                    if store_unavailable(exc):
-                        log.warning("snapshot refresh for %s/%s: store unavailable", *state.key)
-                    else:
-                        log.exception("snapshot refresh failed for %s", state.key)
+                except Exception:  # keep serving the last good snapshot
+                    log_failure(log, "snapshot refresh for %s/%s failed", *state.key)
 
     def _first_load(self, state: _Namespace) -> None:
         """Serve the namespace for the first time in this process: from the newest usable
@@ -745,7 +739,7 @@ class SnapshotRegistry:
                 try:
                     self._rebuild_heavy(state)
                 except Exception:
-                    log.exception("heavy signal rebuild failed for %s", key)
+                    log_failure(log, "heavy signal rebuild for %s/%s failed", *key)
                 finally:
                     state.heavy_running = False
                     release_free_memory()
