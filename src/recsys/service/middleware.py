@@ -69,13 +69,14 @@ class RequestContextMiddleware:
             template = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "GET")
             self.metrics.requests.labels(method, template, str(status_holder[0])).inc()
-            self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            self.metrics.latency.labels(method, template).observe(elapsed)
             if self.access_log:
                 log_access(
                     method=method,
                     route=template,
                     status=status_holder[0],
-                    started=started,
+                    seconds=elapsed,
                     org_id=_org_id(scope),
                 )
             REQUEST_ID.reset(context)

@@ -39,9 +39,13 @@ def page_token_keys(conn: Connection) -> dict[int, bytes]:
 
 
 def _page_keys(conn: Connection) -> dict[int, bytes]:
-    rows = conn.execute(select(service_secrets.c.name, service_secrets.c.value)).all()
-    found = {_page_key_id(name): bytes.fromhex(value) for name, value in rows}
-    return {kid: key for kid, key in found.items() if kid is not None}
+    rows = conn.execute(
+        select(service_secrets.c.name, service_secrets.c.value).where(
+            service_secrets.c.name.startswith(_PAGE_KEY)
+        )
+    ).all()
+    ids = ((_page_key_id(name), value) for name, value in rows)
+    return {kid: bytes.fromhex(value) for kid, value in ids if kid is not None}
 
 
 def rotate_page_token_key(conn: Connection) -> int:

@@ -385,27 +385,31 @@ def reward(
     )
 
 
-def rewards_from_events(
-    conn: Connection,
-    *,
-    org_id: str,
-    namespace: str,
+@dataclass(frozen=True)
+class RewardClaims:
+    """What a batch of events says about bandit decisions, before any is looked up: rewards for
+    decisions named by id, and events that may answer a recent recommendation of their user."""
+
+    named: Mapping[str, float]
+    unnamed: Sequence[tuple[Mapping[str, Any], float]]
+
+    def __bool__(self) -> bool:
+        return bool(self.named or self.unnamed)
+
+
+def reward_claims(
     events: Sequence[Mapping[str, Any]],
+    *,
     rewards_by_type: Sequence[float],
     window_us: int,
     now_us: int,
-) -> list[tuple[Row, float]]:
-    """Reward the bandit decisions these events answer, in the transaction that stores them.
-
-    An event answers a decision when its `meta.decision_id` names it, or — with no decision id,
-    when `window_us` > 0 — when the same user acts on an item the decision served within
-    `window_us` after it (the latest such decision). The reward is the event type's
-    (`rewards_by_type`, by type code; a type worth 0 answers nothing), the largest of a
-    decision's events in the batch, and a decision keeps its first reward only — so a resent
-    batch, a later purchase after a click or an explicit /v1/bandit/reward first all leave it in
-    place. Decisions that are unknown (or another namespace's) are ignored: the events are
-    stored all the same. Returns the (decision, reward) pairs recorded now."""
-    best: dict[str, float] = {}
+) -> RewardClaims:
+    """An event answers a decision when its `meta.decision_id` names it, or — with no decision
+    id, when `window_us` > 0 and the event is that recent — possibly the latest decision that
+    served its item to its user within `window_us` before it. The reward is the event type's
+    (`rewards_by_type`, by type code; a type worth 0 answers nothing), the largest of a named
+    decision's events in the batch. Pure: computed outside the write transaction."""
+    named: dict[str, float] = {}
     unnamed = []
     for event in events:
         value = rewards_by_type[int(event["type"])]
@@ -414,11 +418,29 @@ def rewards_from_events(
         meta = event.get("meta") or {}
         decision_id = meta.get("decision_id") if isinstance(meta, Mapping) else None
         if isinstance(decision_id, str):
-            best[decision_id] = max(value, best.get(decision_id, 0.0))
+            named[decision_id] = max(value, named.get(decision_id, 0.0))
         elif window_us > 0 and now_us - window_us <= event["ts_us"] <= now_us:
             unnamed.append((event, value))
-    rows = dict(_served_decisions(conn, org_id, namespace, unnamed, window_us))
-    for event, value in unnamed:
+    return RewardClaims(named=named, unnamed=unnamed)
+
+
+def record_event_rewards(
+    conn: Connection,
+    *,
+    org_id: str,
+    namespace: str,
+    claims: RewardClaims,
+    window_us: int,
+    now_us: int,
+) -> list[tuple[Row, float]]:
+    """Reward the decisions the claims answer, in the transaction that stores their events. A
+    decision keeps its first reward only — so a resent batch, a later purchase after a click or
+    an explicit /v1/bandit/reward first all leave it in place. Decisions that are unknown (or
+    another namespace's) are ignored: the events are stored all the same. Returns the
+    (decision, reward) pairs recorded now."""
+    best = dict(claims.named)
+    rows = _served_decisions(conn, org_id, namespace, claims.unnamed, window_us)
+    for event, value in claims.unnamed:
         hashed = user_hash(org_id, event["user_id"])
         served = [
             row
@@ -457,11 +479,11 @@ def _served_decisions(
     namespace: str,
     unnamed: Sequence[tuple[Mapping[str, Any], float]],
     window_us: int,
-) -> list[tuple[str, Row]]:
+) -> dict[str, Row]:
     """The unrewarded decisions that served items to these events' users within the window
-    before the earliest of them: one indexed query for the batch."""
+    before the earliest of them, by id: one indexed query for the batch."""
     if not unnamed:
-        return []
+        return {}
     users = {user_hash(org_id, event["user_id"]) for event, _ in unnamed}
     since = min(int(event["ts_us"]) for event, _ in unnamed) - window_us
     found = bandit_store.recent_served_decisions(
@@ -471,7 +493,7 @@ def _served_decisions(
         user_hashes=sorted(h for h in users if h is not None),
         since_us=since,
     )
-    return [(row["decision_id"], row) for row in found]
+    return {row["decision_id"]: row for row in found}
 
 
 def count_rewards(

@@ -22,7 +22,7 @@ from recsys.service.deps import (
     TenantDep,
     WritesDep,
 )
-from recsys.service.flows.bandit import count_rewards, rewards_from_events
+from recsys.service.flows.bandit import count_rewards, record_event_rewards, reward_claims
 from recsys.service.routes import V1_ERRORS
 from recsys.service.schemas.common import (
     DEFAULT_PAGE_SIZE,
@@ -120,25 +120,24 @@ async def ingest_events(
         )
     org_id, namespace = tenant.org_id, body.namespace
 
-    settings = state.settings
-    weights, window_us = settings.bandit_event_rewards, int(settings.bandit_reward_window_s * 1e6)
-    rewarding = [
-        row
-        for row in rows
-        if weights[int(row["type"])] > 0 and (window_us > 0 or "decision_id" in row["meta"])
-    ]
+    window_us = int(state.settings.bandit_reward_window_s * 1e6)
+    claims = reward_claims(
+        rows,
+        rewards_by_type=state.settings.bandit_event_rewards,
+        window_us=window_us,
+        now_us=now_us,
+    )
     rewarded: list[tuple[Any, float]] = []
 
     def append(conn: Connection) -> int:
         repo.ensure_namespace(conn, org_id=org_id, namespace=namespace, now_us=now_us)
         inserted = repo.insert_events(conn, org_id=org_id, namespace=namespace, rows=rows)
-        if rewarding:  # (re)assigned: a group commit may run this function again
-            rewarded[:] = rewards_from_events(
+        if claims:  # (re)assigned: a group commit may run this function again
+            rewarded[:] = record_event_rewards(
                 conn,
                 org_id=org_id,
                 namespace=namespace,
-                events=rewarding,
-                rewards_by_type=weights,
+                claims=claims,
                 window_us=window_us,
                 now_us=now_us,
             )
