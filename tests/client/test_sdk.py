@@ -48,7 +48,7 @@ def test_every_v1_operation_is_a_method_of_both_clients() -> None:
         if path.startswith("/v1/")
         for op in item.values()
     }
-    assert len(operations) == 45
+    assert len(operations) == 49
     for name in operations:
         assert callable(getattr(Client, name)) and asyncio.iscoroutinefunction(
             getattr(AsyncClient, name)

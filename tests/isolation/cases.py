@@ -806,6 +806,44 @@ def bandit_stats(probe: Probe) -> None:
         assert {t["decisions"] for t in answer["totals"].values()} == {0}
 
 
+# --- shipping -------------------------------------------------------------------------------
+
+CANARIES = "/v1/ship/canaries"
+
+
+def list_canaries(probe: Probe) -> None:
+    """No canaries, whatever the status asked for."""
+    for params in ({}, {"status": "running"}):
+        answer = ok(probe.read("GET", CANARIES, params={"namespace": probe.ns, **params}))
+        assert answer["canaries"] == []
+
+
+def get_canary(probe: Probe) -> None:
+    """The owner's canary id is 404."""
+    response = probe.read("GET", f"{CANARIES}/{probe.world.canary_id}")
+    expect_error(response, 404, "canary_not_found")
+
+
+def start_canary(probe: Probe) -> None:
+    """The owner's surface is free here (its running canary is no conflict), and the intruder's
+    canary serves only the intruder's users and catalogue."""
+    w = probe.world
+    body = {"namespace": probe.ns, "surface": "ship", "overrides": {"mmr_lambda": 0.9}}
+    started = ok(probe.read("POST", CANARIES, body=body), 201)
+    assert started["status"] == "running" and started["incumbent_version"] == 0
+    own = probe.decoy()
+    ask = {"namespace": probe.ns, "surface": "ship", "user_id": w.vip_user, "k": 10}
+    ranked = ok(probe.read("POST", "/v1/recommendations", body=ask))
+    assert ranked["canary"]["canary_id"] == started["canary_id"]
+    assert {i["item_id"] for i in ranked["items"]} <= set(own.item_ids)
+
+
+def stop_canary(probe: Probe) -> None:
+    """Another org: the owner's canary id is 404 (the owner's canary keeps running)."""
+    response = probe.read("POST", f"{CANARIES}/{probe.world.canary_id}/stop", body={})
+    expect_error(response, 404, "canary_not_found")
+
+
 # --- the table ------------------------------------------------------------------------------
 
 CASES: tuple[Case, ...] = (
@@ -858,4 +896,9 @@ CASES: tuple[Case, ...] = (
     Case("POST", f"{BANDIT}/reward", bandit_reward),
     Case("POST", f"{BANDIT}/recommendations", bandit_recommendations),
     Case("GET", f"{BANDIT}/stats", bandit_stats),
+    Case("GET", CANARIES, list_canaries),
+    Case("POST", CANARIES, start_canary),
+    # Canary ids are org-wide handles (like rule ids): only another org is an intruder.
+    Case("GET", f"{CANARIES}/{{canary_id}}", get_canary, intruders=("other_org",)),
+    Case("POST", f"{CANARIES}/{{canary_id}}/stop", stop_canary, intruders=("other_org",)),
 )

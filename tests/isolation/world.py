@@ -105,6 +105,7 @@ class World:
     page_tokens: dict[str, str]  # listing (items, users, events) -> a token issued to the owner
     policy_ids: list[str]  # bandit policies; the last one is the control
     bandit_decision_ids: list[str]  # from decide and bandit recommendations, some rewarded
+    canary_id: str = ""  # a running canary on CANARY_SURFACE
     # Volatile bookkeeping, not identifiers: how the owner's rankings are asked for.
     ranking_requests: list[dict[str, Any]] = field(default_factory=list)
 
@@ -254,6 +255,7 @@ def seed_world(client: TestClient, owner: Tenant, now: datetime) -> World:
         assert answer["items"], "the owner's rankings must not be empty, or nothing is compared"
         world.decision_ids.append(answer["decision_id"])
     seed_bandit(client, world)
+    seed_canary(client, world)
     for listing, limit in (("items", 3), ("users", 3), ("events", 5)):
         page = ok(
             call(client, owner, "GET", f"/v1/{listing}", params={"namespace": ns, "limit": limit})
@@ -297,6 +299,36 @@ def seed_bandit(client: TestClient, world: World) -> None:
     for decision_id, value in zip(world.bandit_decision_ids[:2], (1.0, 0.25), strict=True):
         rewarded = {"namespace": ns, "decision_id": decision_id, "reward": value}
         ok(call(client, owner, "POST", "/v1/bandit/reward", body=rewarded))
+
+
+# The surface of the owner's running canary: the fingerprint never ranks on it (a ranking there
+# records a canary decision), so the canary's statistics stay as seeded.
+CANARY_SURFACE = "ship"
+
+
+def seed_canary(client: TestClient, world: World) -> None:
+    """A running canary with a few decisions served, one of them rewarded."""
+    owner, ns = world.owner, world.owner.namespace
+    body = {
+        "namespace": ns,
+        "surface": CANARY_SURFACE,
+        "overrides": {"mmr_lambda": 0.3},
+        "traffic_share": 0.5,
+        "source": {"run_dir": f"{world.mark}-tuning", "run": 1},
+        "author": f"{world.mark}-author",
+    }
+    world.canary_id = ok(call(client, owner, "POST", "/v1/ship/canaries", body=body), 201)[
+        "canary_id"
+    ]
+    served = []
+    for user_id in world.user_ids[:4]:
+        ask = {"namespace": ns, "surface": CANARY_SURFACE, "user_id": user_id, "k": 5}
+        ranked = ok(call(client, owner, "POST", "/v1/recommendations", body=ask))
+        assert ranked["canary"]["canary_id"] == world.canary_id
+        served.append(ranked)
+    # Canary decisions are bandit decisions: the explicit reward endpoint takes them too.
+    rewarded = {"namespace": ns, "decision_id": served[0]["decision_id"], "reward": 1.0}
+    ok(call(client, owner, "POST", "/v1/bandit/reward", body=rewarded))
 
 
 def seed_decoy(client: TestClient, tenant: Tenant, now: datetime) -> Decoy:
@@ -401,6 +433,8 @@ def fingerprint(client: TestClient, world: World) -> dict[str, Any]:
         ),
         "similar": {i: get(f"/v1/items/{i}/similar", {**ns, "k": 10}) for i in world.item_ids[:3]},
         "segment_dry_run": post("/v1/segments:dry-run", {"user_id": world.vip_user}),
+        "canary": _without_estimate(get(f"/v1/ship/canaries/{world.canary_id}")),
+        "canaries": [_without_estimate(c) for c in get("/v1/ship/canaries", ns)["canaries"]],
         "bandit_policies": get("/v1/bandit/policies", ns),
         "bandit_stats_home": get("/v1/bandit/stats", {**ns, "surface": "home"}),
         "bandit_buckets": [
@@ -433,6 +467,11 @@ def fingerprint(client: TestClient, world: World) -> dict[str, Any]:
         ),
     }
     return out
+
+
+def _without_estimate(canary: dict[str, Any]) -> dict[str, Any]:
+    """A canary's time-left estimate depends on when it is read."""
+    return {k: v for k, v in canary.items() if k != "seconds_left"}
 
 
 def _without_bandit_decision(answer: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,8 @@ strict on purpose):
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,6 +27,7 @@ from scipy import stats
 from recsys.bandit.algorithms import beta_parameters
 
 Verdict = Literal["collecting", "promote", "rollback", "no_decision"]
+Arm = Literal["candidate", "control"]
 VERDICTS: tuple[Verdict, ...] = ("collecting", "promote", "rollback", "no_decision")
 
 # Points of the integration grid; the grid spans where either posterior has mass, so even
@@ -115,12 +118,55 @@ def assess(
     return Assessment("collecting", p, f"P(candidate better) = {p:.4f}: not yet decisive")
 
 
+def arm_of(canary_id: str, user_id: str, traffic_share: float) -> Arm:
+    """The arm a user sees for the whole canary: a hash of (canary, user) mapped to [0, 1),
+    below `traffic_share` the candidate. Stable across requests, workers and restarts, and
+    independent between canaries (a user is not always in the first share)."""
+    digest = hashlib.sha256(f"{canary_id}\0{user_id}".encode()).digest()
+    position = int.from_bytes(digest[:8], "big") / 2**64
+    return "candidate" if position < traffic_share else "control"
+
+
+def coverage_guardrail(
+    candidate_lists: Sequence[Sequence[str]],
+    control_lists: Sequence[Sequence[str]],
+    min_ratio: float,
+) -> str | None:
+    """The live guardrail: over the same number of lists per arm (the first n of each, n the
+    smaller arm's), the candidate must show at least `min_ratio` as many distinct items as the
+    control, and must not serve more empty lists than the control plus 5 points. Returns what
+    broke, or None. Equal list counts matter: distinct items grow with the lists shown, so an
+    arm with more traffic would look more diverse for that reason alone."""
+    n = min(len(candidate_lists), len(control_lists))
+    if n == 0:
+        return None
+    candidate, control = candidate_lists[:n], control_lists[:n]
+    shown = len({item for items in candidate for item in items})
+    baseline = len({item for items in control for item in items})
+    if baseline and shown < min_ratio * baseline:
+        return (
+            f"coverage: the candidate showed {shown} distinct items in {n} lists against the "
+            f"control's {baseline} (ratio {shown / baseline:.2f} < {min_ratio:g})"
+        )
+    empty = sum(1 for items in candidate if not items) / n
+    empty_control = sum(1 for items in control if not items) / n
+    if empty > empty_control + 0.05:
+        return (
+            f"empty lists: {empty:.1%} of the candidate's lists against {empty_control:.1%} of "
+            "the control's"
+        )
+    return None
+
+
 __all__ = [
     "VERDICTS",
+    "Arm",
     "ArmEvidence",
     "Assessment",
     "CanaryRule",
     "Verdict",
+    "arm_of",
     "assess",
+    "coverage_guardrail",
     "probability_better",
 ]

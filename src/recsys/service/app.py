@@ -35,6 +35,7 @@ from recsys.service.routes import (
     ranking,
     rules,
     segments,
+    ship,
     users,
 )
 from recsys.service.snapshots import SnapshotRegistry
@@ -183,7 +184,8 @@ def create_app(
         settings, metrics.registry, seed=bandit_seed, new_id=bandit_ids
     )
     install_error_handlers(app)
-    for module in (items, users, events, ranking, config, segments, rules, audit, bandit, ops):
+    routers = (items, users, events, ranking, config, segments, rules, audit, bandit, ship, ops)
+    for module in routers:
         app.include_router(module.router)
     app.add_middleware(
         RequestContextMiddleware,

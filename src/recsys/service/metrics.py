@@ -140,6 +140,7 @@ class BanditMetrics:
     decisions: Counter
     rewards: Counter
     reward_sum: Counter
+    canary_steps: Counter
     bounded: LabelValues
 
     def labels(self, namespace: str, surface: str, policy: str, algorithm: str) -> tuple[str, ...]:
@@ -170,6 +171,12 @@ class BanditMetrics:
                 "bandit_reward_sum_total",
                 "Sum of the rewards recorded; divided by decisions it is the mean reward.",
                 BANDIT_LABELS,
+                registry=registry,
+            ),
+            canary_steps=Counter(
+                "ship_canary_steps_total",
+                "Canary steps: started, look, promoted, rolled_back, no_decision, stopped.",
+                ["namespace", "surface", "kind"],
                 registry=registry,
             ),
             bounded=LabelValues(),

@@ -22,6 +22,7 @@ from recsys.config.settings import Settings
 from recsys.ranking import Pipeline
 from recsys.service.audit import DecisionRecorder
 from recsys.service.auth import KeyRing, RateLimiter
+from recsys.service.canaries import CanaryBoard
 from recsys.service.metrics import BanditMetrics, ServiceMetrics
 from recsys.service.pagination import PageTokens
 from recsys.service.snapshots import SnapshotRegistry
@@ -71,6 +72,7 @@ class BanditRuntime:
     metrics: BanditMetrics
     new_decision_id: Callable[[], str]
     rng: np.random.Generator
+    canaries: CanaryBoard = field(default_factory=CanaryBoard)
     # numpy generators are not thread-safe; requests run in a threadpool.
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

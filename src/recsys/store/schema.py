@@ -305,10 +305,64 @@ bandit_stats = Table(
     Column("updated_at_us", BigInteger, nullable=False),
 )
 
+# --- shipping: canaries between the incumbent config and a tuned candidate -------------------
+
+canaries = Table(
+    "canaries",
+    metadata,
+    Column("org_id", String(ORG), primary_key=True),
+    Column("canary_id", String(NAME), primary_key=True),
+    Column("namespace", String(NAME), nullable=False),
+    Column("surface", String(NAME), nullable=False),
+    # running, then one of promoted / rolled_back / no_decision / stopped.
+    Column("status", String(16), nullable=False),
+    # The candidate's knob overrides (request-level knobs, validated like request overrides).
+    Column("candidate", Json, nullable=False),
+    # The namespace config version in force when the canary started: the control.
+    Column("incumbent_version", Integer, nullable=False),
+    Column("traffic_share", Float, nullable=False),
+    Column("min_decisions", Integer, nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("budget_decisions", Integer, nullable=False),
+    Column("look_every", Integer, nullable=False),
+    Column("min_coverage_ratio", Float, nullable=False),
+    # Treatment decisions so far (both arms): every `look_every`-th one triggers a look.
+    Column("decisions", BigInteger, nullable=False),
+    # Where the candidate came from (tuning run folder, run id, test-window figures, evidence).
+    Column("source", Json, nullable=False),
+    Column("author", String(ID), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("p_better", Float, nullable=True),
+    Column("promoted_version", Integer, nullable=True),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("ended_at_us", BigInteger, nullable=True),
+    Index(None, "org_id", "namespace", "status"),
+)
+
+# The canary's audit trail: its start, every look with the evidence it saw, and its end.
+canary_steps = Table(
+    "canary_steps",
+    metadata,
+    Column("step_id", RowId, primary_key=True, autoincrement=True),
+    Column("org_id", String(ORG), nullable=False),
+    Column("canary_id", String(NAME), nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+    # started, look, promoted, rolled_back, no_decision, stopped
+    Column("kind", String(16), nullable=False),
+    Column("verdict", String(16), nullable=True),
+    Column("p_better", Float, nullable=True),
+    Column("evidence", Json, nullable=False),
+    Column("reason", Text, nullable=True),
+    Index(None, "org_id", "canary_id", "step_id"),
+    sqlite_autoincrement=True,
+)
+
 __all__ = [
     "bandit_decisions",
     "bandit_policies",
     "bandit_stats",
+    "canaries",
+    "canary_steps",
     "configs",
     "decisions",
     "event_types",

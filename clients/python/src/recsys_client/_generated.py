@@ -16,6 +16,16 @@ class ApiModel(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True, protected_namespaces=())
 
 
+class ArmOut(ApiModel):
+    arm: Literal['candidate', 'control']
+    decisions: int
+    mean: float | None
+    policy_id: str
+    posterior: Posterior
+    reward_sum: float
+    rewards: int
+
+
 class ArmStatistics(ApiModel):
     decisions: int
     group: Literal['treatment', 'holdout']
@@ -69,6 +79,7 @@ class BanditRecommendationsRequest(ApiModel):
 
 class BanditRecommendationsResponse(ApiModel):
     bandit: BanditOut
+    canary: CanaryExposure | None = Field(default=None)
     config_version: int
     decision_id: str
     items: list[ScoredItem]
@@ -83,6 +94,65 @@ class BucketStatistics(ApiModel):
     arms: list[ArmStatistics]
     bucket_key: str
     surface: str
+
+
+class CanaryExposure(ApiModel):
+    """Which arm of a running canary served the list (log it with the impression)."""
+
+    arm: Literal['candidate', 'control']
+    canary_id: str
+    group: Literal['treatment', 'holdout']
+
+
+class CanaryList(ApiModel):
+    canaries: list[CanaryOut]
+    namespace: str
+
+
+class CanaryOut(ApiModel):
+    arms: list[ArmOut]
+    author: str | None = Field(default=None)
+    canary_id: str
+    created_at: str
+    decisions_left: int
+    ended_at: str | None = Field(default=None)
+    holdout: GroupTotals
+    incumbent_version: int
+    namespace: str
+    overrides: dict[str, JSON]
+    p_candidate_better: float
+    promoted_version: int | None = Field(default=None)
+    reason: str
+    rule: recsys__service__schemas__ship__RuleOut
+    seconds_left: float | None = Field(default=None)
+    source: dict[str, JSON]
+    status: Literal['running', 'promoted', 'rolled_back', 'no_decision', 'stopped']
+    steps: list[StepOut] | None = Field(default=None)
+    surface: str
+    traffic_share: float
+    verdict: Literal['collecting', 'promote', 'rollback', 'no_decision']
+
+
+class CanaryStart(ApiModel):
+    """A candidate config to serve beside the incumbent on one surface. `recsys ship` fills it
+from a tuning run that passed the gate."""
+
+    author: str | None = Field(default=None)
+    budget_decisions: int | None = Field(default=None)
+    confidence: float | None = Field(default=None)
+    look_every: int | None = Field(default=None)
+    min_coverage_ratio: float | None = Field(default=None)
+    min_decisions: int | None = Field(default=None)
+    namespace: str
+    overrides: dict[str, JSON]
+    source: dict[str, JSON] | None = Field(default=None)
+    surface: str
+    traffic_share: float | None = Field(default=None)
+
+
+class CanaryStop(ApiModel):
+    author: str | None = Field(default=None)
+    reason: str | None = Field(default=None)
 
 
 class ConfigHistory(ApiModel):
@@ -460,6 +530,7 @@ class RecommendationsRequest(ApiModel):
 
 
 class RecommendationsResponse(ApiModel):
+    canary: CanaryExposure | None = Field(default=None)
     config_version: int
     decision_id: str
     items: list[ScoredItem]
@@ -531,29 +602,8 @@ class RuleIn(ApiModel):
     valid_until: str | None = Field(default=None)
 
 
-class RuleOut(ApiModel):
-    action: str
-    boost_value: float | None
-    created_at: str
-    enabled: bool
-    item_ids: list[str]
-    name: str
-    namespace: str
-    position: int | None
-    priority: int
-    rule_id: str
-    segment_id: str | None
-    source: str
-    surface: str
-    target_key: str | None
-    target_type: str
-    updated_at: str
-    valid_from: str | None
-    valid_until: str | None
-
-
 class RulesResponse(ApiModel):
-    rules: list[RuleOut]
+    rules: list[recsys__service__schemas__control__RuleOut]
 
 
 class ScoredItem(ApiModel):
@@ -627,6 +677,15 @@ class StatisticsResponse(ApiModel):
     totals: dict[str, GroupTotals]
 
 
+class StepOut(ApiModel):
+    at: str
+    evidence: dict[str, JSON]
+    kind: Literal['started', 'look', 'promoted', 'rolled_back', 'no_decision', 'stopped']
+    p_candidate_better: float | None = Field(default=None)
+    reason: str | None = Field(default=None)
+    verdict: Literal['collecting', 'promote', 'rollback', 'no_decision'] | None = Field(default=None)
+
+
 class UpsertResult(ApiModel):
     namespace: str
     upserted: int
@@ -666,7 +725,37 @@ class Version(ApiModel):
     version: str
 
 
+class recsys__service__schemas__control__RuleOut(ApiModel):
+    action: str
+    boost_value: float | None
+    created_at: str
+    enabled: bool
+    item_ids: list[str]
+    name: str
+    namespace: str
+    position: int | None
+    priority: int
+    rule_id: str
+    segment_id: str | None
+    source: str
+    surface: str
+    target_key: str | None
+    target_type: str
+    updated_at: str
+    valid_from: str | None
+    valid_until: str | None
+
+
+class recsys__service__schemas__ship__RuleOut(ApiModel):
+    budget_decisions: int
+    confidence: float
+    look_every: int
+    min_coverage_ratio: float
+    min_decisions: int
+
+
 MODELS: tuple[type[ApiModel], ...] = (
+    ArmOut,
     ArmStatistics,
     AuditDelete,
     AuditSearch,
@@ -674,6 +763,11 @@ MODELS: tuple[type[ApiModel], ...] = (
     BanditRecommendationsRequest,
     BanditRecommendationsResponse,
     BucketStatistics,
+    CanaryExposure,
+    CanaryList,
+    CanaryOut,
+    CanaryStart,
+    CanaryStop,
     ConfigHistory,
     ConfigMetadata,
     ConfigResponse,
@@ -732,7 +826,6 @@ MODELS: tuple[type[ApiModel], ...] = (
     RuleDryRun,
     RuleDryRunResponse,
     RuleIn,
-    RuleOut,
     RulesResponse,
     ScoredItem,
     SegmentDryRun,
@@ -745,6 +838,7 @@ MODELS: tuple[type[ApiModel], ...] = (
     SimilarItem,
     SimilarItemsResponse,
     StatisticsResponse,
+    StepOut,
     UpsertResult,
     UserIn,
     UserOut,
@@ -752,6 +846,8 @@ MODELS: tuple[type[ApiModel], ...] = (
     UsersPage,
     UsersUpsert,
     Version,
+    recsys__service__schemas__control__RuleOut,
+    recsys__service__schemas__ship__RuleOut,
 )
 for _model in MODELS:
     _model.model_rebuild()
@@ -788,9 +884,9 @@ class SyncOperations:
         """Create Override (POST /v1/admin/manual_overrides)"""
         return self._operation('POST', '/v1/admin/manual_overrides', path_params={}, query={}, body=body, response=OverrideOut)
 
-    def create_rule(self, body: RuleIn | Mapping[str, JSON]) -> RuleOut:
+    def create_rule(self, body: RuleIn | Mapping[str, JSON]) -> recsys__service__schemas__control__RuleOut:
         """Create Rule (POST /v1/admin/rules)"""
-        return self._operation('POST', '/v1/admin/rules', path_params={}, query={}, body=body, response=RuleOut)
+        return self._operation('POST', '/v1/admin/rules', path_params={}, query={}, body=body, response=None)
 
     def decide(self, body: DecideRequest | Mapping[str, JSON]) -> DecisionResponse:
         """Choose a policy for one request (Thompson sampling or UCB1) (POST /v1/bandit/decide)"""
@@ -832,6 +928,10 @@ class SyncOperations:
         """Dry Run Segments (POST /v1/segments:dry-run)"""
         return self._operation('POST', '/v1/segments:dry-run', path_params={}, query={}, body=body, response=SegmentDryRunResponse)
 
+    def get_canary(self, canary_id: str) -> CanaryOut:
+        """One canary: arms, posteriors, the rule's verdict so far, budget left, its trail (GET /v1/ship/canaries/{canary_id})"""
+        return self._operation('GET', '/v1/ship/canaries/{canary_id}', path_params={'canary_id': canary_id}, query={}, body=None, response=CanaryOut)
+
     def get_config(self, *, namespace: str, as_of: str | None = None) -> ConfigResponse:
         """Get Config (GET /v1/admin/recommendation/config)"""
         return self._operation('GET', '/v1/admin/recommendation/config', path_params={}, query={'namespace': namespace, 'as_of': as_of}, body=None, response=ConfigResponse)
@@ -844,9 +944,9 @@ class SyncOperations:
         """Get Event Types (GET /v1/event-types)"""
         return self._operation('GET', '/v1/event-types', path_params={}, query={'namespace': namespace}, body=None, response=EventTypesResponse)
 
-    def get_rule(self, rule_id: str) -> RuleOut:
+    def get_rule(self, rule_id: str) -> recsys__service__schemas__control__RuleOut:
         """Get Rule (GET /v1/admin/rules/{rule_id})"""
-        return self._operation('GET', '/v1/admin/rules/{rule_id}', path_params={'rule_id': rule_id}, query={}, body=None, response=RuleOut)
+        return self._operation('GET', '/v1/admin/rules/{rule_id}', path_params={'rule_id': rule_id}, query={}, body=None, response=None)
 
     def health(self) -> Health:
         """Health (GET /health)"""
@@ -855,6 +955,10 @@ class SyncOperations:
     def ingest_events(self, body: EventsBatch | Mapping[str, JSON]) -> EventsResult:
         """Append behaviour events (POST /v1/events:batch)"""
         return self._operation('POST', '/v1/events:batch', path_params={}, query={}, body=body, response=EventsResult)
+
+    def list_canaries(self, *, namespace: str, status: Literal['running', 'promoted', 'rolled_back', 'no_decision', 'stopped'] | None = None) -> CanaryList:
+        """A namespace's canaries, newest first (GET /v1/ship/canaries)"""
+        return self._operation('GET', '/v1/ship/canaries', path_params={}, query={'namespace': namespace, 'status': status}, body=None, response=CanaryList)
 
     def list_decisions(self, *, namespace: str | None = None, since: str | None = None, until: str | None = None, user_id: str | None = None, surface: str | None = None, rule_id: str | None = None, limit: int | None = None) -> DecisionsResponse:
         """List Decisions (GET /v1/audit/decisions)"""
@@ -900,9 +1004,9 @@ class SyncOperations:
         """Top-k recommendations for a user (or a cold-start list) (POST /v1/recommendations)"""
         return self._operation('POST', '/v1/recommendations', path_params={}, query={}, body=body, response=RecommendationsResponse)
 
-    def replace_rule(self, rule_id: str, body: RuleIn | Mapping[str, JSON]) -> RuleOut:
+    def replace_rule(self, rule_id: str, body: RuleIn | Mapping[str, JSON]) -> recsys__service__schemas__control__RuleOut:
         """Replace Rule (PUT /v1/admin/rules/{rule_id})"""
-        return self._operation('PUT', '/v1/admin/rules/{rule_id}', path_params={'rule_id': rule_id}, query={}, body=body, response=RuleOut)
+        return self._operation('PUT', '/v1/admin/rules/{rule_id}', path_params={'rule_id': rule_id}, query={}, body=body, response=None)
 
     def rerank(self, body: RerankRequest | Mapping[str, JSON]) -> RecommendationsResponse:
         """Reorder the caller's items (never adds an id) (POST /v1/rerank)"""
@@ -928,9 +1032,17 @@ class SyncOperations:
         """Items similar to one item (GET /v1/items/{item_id}/similar)"""
         return self._operation('GET', '/v1/items/{item_id}/similar', path_params={'item_id': item_id}, query={'namespace': namespace, 'k': k}, body=None, response=SimilarItemsResponse)
 
+    def start_canary(self, body: CanaryStart | Mapping[str, JSON]) -> CanaryOut:
+        """Start a canary: serve a candidate config to a share of a surface's users (POST /v1/ship/canaries)"""
+        return self._operation('POST', '/v1/ship/canaries', path_params={}, query={}, body=body, response=CanaryOut)
+
     def statistics(self, *, namespace: str, surface: str | None = None) -> StatisticsResponse:
         """Per-arm statistics by surface and context bucket, holdout vs treatment (GET /v1/bandit/stats)"""
         return self._operation('GET', '/v1/bandit/stats', path_params={}, query={'namespace': namespace, 'surface': surface}, body=None, response=StatisticsResponse)
+
+    def stop_canary(self, canary_id: str, body: CanaryStop | Mapping[str, JSON]) -> CanaryOut:
+        """Stop a running canary; the incumbent stays (POST /v1/ship/canaries/{canary_id}/stop)"""
+        return self._operation('POST', '/v1/ship/canaries/{canary_id}/stop', path_params={'canary_id': canary_id}, query={}, body=body, response=CanaryOut)
 
     def upsert_event_types(self, body: EventTypesUpsert | Mapping[str, JSON]) -> EventTypesResponse:
         """Upsert Event Types (POST /v1/event-types:upsert)"""
@@ -992,9 +1104,9 @@ class AsyncOperations:
         """Create Override (POST /v1/admin/manual_overrides)"""
         return await self._operation('POST', '/v1/admin/manual_overrides', path_params={}, query={}, body=body, response=OverrideOut)
 
-    async def create_rule(self, body: RuleIn | Mapping[str, JSON]) -> RuleOut:
+    async def create_rule(self, body: RuleIn | Mapping[str, JSON]) -> recsys__service__schemas__control__RuleOut:
         """Create Rule (POST /v1/admin/rules)"""
-        return await self._operation('POST', '/v1/admin/rules', path_params={}, query={}, body=body, response=RuleOut)
+        return await self._operation('POST', '/v1/admin/rules', path_params={}, query={}, body=body, response=None)
 
     async def decide(self, body: DecideRequest | Mapping[str, JSON]) -> DecisionResponse:
         """Choose a policy for one request (Thompson sampling or UCB1) (POST /v1/bandit/decide)"""
@@ -1036,6 +1148,10 @@ class AsyncOperations:
         """Dry Run Segments (POST /v1/segments:dry-run)"""
         return await self._operation('POST', '/v1/segments:dry-run', path_params={}, query={}, body=body, response=SegmentDryRunResponse)
 
+    async def get_canary(self, canary_id: str) -> CanaryOut:
+        """One canary: arms, posteriors, the rule's verdict so far, budget left, its trail (GET /v1/ship/canaries/{canary_id})"""
+        return await self._operation('GET', '/v1/ship/canaries/{canary_id}', path_params={'canary_id': canary_id}, query={}, body=None, response=CanaryOut)
+
     async def get_config(self, *, namespace: str, as_of: str | None = None) -> ConfigResponse:
         """Get Config (GET /v1/admin/recommendation/config)"""
         return await self._operation('GET', '/v1/admin/recommendation/config', path_params={}, query={'namespace': namespace, 'as_of': as_of}, body=None, response=ConfigResponse)
@@ -1048,9 +1164,9 @@ class AsyncOperations:
         """Get Event Types (GET /v1/event-types)"""
         return await self._operation('GET', '/v1/event-types', path_params={}, query={'namespace': namespace}, body=None, response=EventTypesResponse)
 
-    async def get_rule(self, rule_id: str) -> RuleOut:
+    async def get_rule(self, rule_id: str) -> recsys__service__schemas__control__RuleOut:
         """Get Rule (GET /v1/admin/rules/{rule_id})"""
-        return await self._operation('GET', '/v1/admin/rules/{rule_id}', path_params={'rule_id': rule_id}, query={}, body=None, response=RuleOut)
+        return await self._operation('GET', '/v1/admin/rules/{rule_id}', path_params={'rule_id': rule_id}, query={}, body=None, response=None)
 
     async def health(self) -> Health:
         """Health (GET /health)"""
@@ -1059,6 +1175,10 @@ class AsyncOperations:
     async def ingest_events(self, body: EventsBatch | Mapping[str, JSON]) -> EventsResult:
         """Append behaviour events (POST /v1/events:batch)"""
         return await self._operation('POST', '/v1/events:batch', path_params={}, query={}, body=body, response=EventsResult)
+
+    async def list_canaries(self, *, namespace: str, status: Literal['running', 'promoted', 'rolled_back', 'no_decision', 'stopped'] | None = None) -> CanaryList:
+        """A namespace's canaries, newest first (GET /v1/ship/canaries)"""
+        return await self._operation('GET', '/v1/ship/canaries', path_params={}, query={'namespace': namespace, 'status': status}, body=None, response=CanaryList)
 
     async def list_decisions(self, *, namespace: str | None = None, since: str | None = None, until: str | None = None, user_id: str | None = None, surface: str | None = None, rule_id: str | None = None, limit: int | None = None) -> DecisionsResponse:
         """List Decisions (GET /v1/audit/decisions)"""
@@ -1104,9 +1224,9 @@ class AsyncOperations:
         """Top-k recommendations for a user (or a cold-start list) (POST /v1/recommendations)"""
         return await self._operation('POST', '/v1/recommendations', path_params={}, query={}, body=body, response=RecommendationsResponse)
 
-    async def replace_rule(self, rule_id: str, body: RuleIn | Mapping[str, JSON]) -> RuleOut:
+    async def replace_rule(self, rule_id: str, body: RuleIn | Mapping[str, JSON]) -> recsys__service__schemas__control__RuleOut:
         """Replace Rule (PUT /v1/admin/rules/{rule_id})"""
-        return await self._operation('PUT', '/v1/admin/rules/{rule_id}', path_params={'rule_id': rule_id}, query={}, body=body, response=RuleOut)
+        return await self._operation('PUT', '/v1/admin/rules/{rule_id}', path_params={'rule_id': rule_id}, query={}, body=body, response=None)
 
     async def rerank(self, body: RerankRequest | Mapping[str, JSON]) -> RecommendationsResponse:
         """Reorder the caller's items (never adds an id) (POST /v1/rerank)"""
@@ -1132,9 +1252,17 @@ class AsyncOperations:
         """Items similar to one item (GET /v1/items/{item_id}/similar)"""
         return await self._operation('GET', '/v1/items/{item_id}/similar', path_params={'item_id': item_id}, query={'namespace': namespace, 'k': k}, body=None, response=SimilarItemsResponse)
 
+    async def start_canary(self, body: CanaryStart | Mapping[str, JSON]) -> CanaryOut:
+        """Start a canary: serve a candidate config to a share of a surface's users (POST /v1/ship/canaries)"""
+        return await self._operation('POST', '/v1/ship/canaries', path_params={}, query={}, body=body, response=CanaryOut)
+
     async def statistics(self, *, namespace: str, surface: str | None = None) -> StatisticsResponse:
         """Per-arm statistics by surface and context bucket, holdout vs treatment (GET /v1/bandit/stats)"""
         return await self._operation('GET', '/v1/bandit/stats', path_params={}, query={'namespace': namespace, 'surface': surface}, body=None, response=StatisticsResponse)
+
+    async def stop_canary(self, canary_id: str, body: CanaryStop | Mapping[str, JSON]) -> CanaryOut:
+        """Stop a running canary; the incumbent stays (POST /v1/ship/canaries/{canary_id}/stop)"""
+        return await self._operation('POST', '/v1/ship/canaries/{canary_id}/stop', path_params={'canary_id': canary_id}, query={}, body=body, response=CanaryOut)
 
     async def upsert_event_types(self, body: EventTypesUpsert | Mapping[str, JSON]) -> EventTypesResponse:
         """Upsert Event Types (POST /v1/event-types:upsert)"""
@@ -1165,4 +1293,4 @@ class AsyncOperations:
         return await self._operation('GET', '/version', path_params={}, query={}, body=None, response=Version)
 
 
-__all__ = ["MODELS", "ApiModel", "AsyncOperations", "SyncOperations", 'ArmStatistics', 'AuditDelete', 'AuditSearch', 'BanditOut', 'BanditRecommendationsRequest', 'BanditRecommendationsResponse', 'BucketStatistics', 'ConfigHistory', 'ConfigMetadata', 'ConfigResponse', 'ConfigRollback', 'ConfigUpdate', 'ConfigVersion', 'ConstraintsIn', 'CountResponse', 'DecideRequest', 'DecisionRecord', 'DecisionResponse', 'DecisionSummary', 'DecisionsResponse', 'DeleteResult', 'DryRunRequestIn', 'ErrorBody', 'EventIn', 'EventOut', 'EventTypeIn', 'EventTypeOut', 'EventTypesResponse', 'EventTypesUpsert', 'EventsBatch', 'EventsDelete', 'EventsPage', 'EventsResult', 'ExperimentOut', 'GroupTotals', 'Health', 'ItemIn', 'ItemOut', 'ItemsDelete', 'ItemsPage', 'ItemsUpsert', 'OverrideIn', 'OverrideOut', 'OverridesResponse', 'PoliciesResponse', 'PoliciesUpsert', 'PoliciesUpserted', 'PolicyIn', 'PolicyOut', 'Posterior', 'Preset', 'PresetsResponse', 'ProfileIn', 'ProfilesDelete', 'ProfilesResponse', 'ProfilesUpsert', 'RecommendationsRequest', 'RecommendationsResponse', 'RerankItemIn', 'RerankRequest', 'RewardRequest', 'RewardResponse', 'RuleDryRun', 'RuleDryRunResponse', 'RuleIn', 'RuleOut', 'RulesResponse', 'ScoredItem', 'SegmentDryRun', 'SegmentDryRunResponse', 'SegmentIn', 'SegmentRuleIn', 'SegmentUpsert', 'SegmentsDelete', 'SegmentsResponse', 'SimilarItem', 'SimilarItemsResponse', 'StatisticsResponse', 'UpsertResult', 'UserIn', 'UserOut', 'UsersDelete', 'UsersPage', 'UsersUpsert', 'Version']
+__all__ = ["MODELS", "ApiModel", "AsyncOperations", "SyncOperations", 'ArmOut', 'ArmStatistics', 'AuditDelete', 'AuditSearch', 'BanditOut', 'BanditRecommendationsRequest', 'BanditRecommendationsResponse', 'BucketStatistics', 'CanaryExposure', 'CanaryList', 'CanaryOut', 'CanaryStart', 'CanaryStop', 'ConfigHistory', 'ConfigMetadata', 'ConfigResponse', 'ConfigRollback', 'ConfigUpdate', 'ConfigVersion', 'ConstraintsIn', 'CountResponse', 'DecideRequest', 'DecisionRecord', 'DecisionResponse', 'DecisionSummary', 'DecisionsResponse', 'DeleteResult', 'DryRunRequestIn', 'ErrorBody', 'EventIn', 'EventOut', 'EventTypeIn', 'EventTypeOut', 'EventTypesResponse', 'EventTypesUpsert', 'EventsBatch', 'EventsDelete', 'EventsPage', 'EventsResult', 'ExperimentOut', 'GroupTotals', 'Health', 'ItemIn', 'ItemOut', 'ItemsDelete', 'ItemsPage', 'ItemsUpsert', 'OverrideIn', 'OverrideOut', 'OverridesResponse', 'PoliciesResponse', 'PoliciesUpsert', 'PoliciesUpserted', 'PolicyIn', 'PolicyOut', 'Posterior', 'Preset', 'PresetsResponse', 'ProfileIn', 'ProfilesDelete', 'ProfilesResponse', 'ProfilesUpsert', 'RecommendationsRequest', 'RecommendationsResponse', 'RerankItemIn', 'RerankRequest', 'RewardRequest', 'RewardResponse', 'RuleDryRun', 'RuleDryRunResponse', 'RuleIn', 'RulesResponse', 'ScoredItem', 'SegmentDryRun', 'SegmentDryRunResponse', 'SegmentIn', 'SegmentRuleIn', 'SegmentUpsert', 'SegmentsDelete', 'SegmentsResponse', 'SimilarItem', 'SimilarItemsResponse', 'StatisticsResponse', 'StepOut', 'UpsertResult', 'UserIn', 'UserOut', 'UsersDelete', 'UsersPage', 'UsersUpsert', 'Version', 'recsys__service__schemas__control__RuleOut', 'recsys__service__schemas__ship__RuleOut']

@@ -68,7 +68,8 @@ def _as_of(context: dict[str, Any]) -> int | None:
     return to_micros(moment)
 
 
-def _surface(surface: str | None, context: dict[str, Any]) -> str | None:
+def surface_of(surface: str | None, context: dict[str, Any]) -> str | None:
+    """The request's surface: top level, else `context.surface` (None: not given)."""
     if surface:
         return surface
     value = context.get("surface")
@@ -119,7 +120,7 @@ def prepare(
         base_knobs=state.knobs,
         now_us=now_us,
         user_id=body.user_id,
-        surface=_surface(body.surface, body.context),
+        surface=surface_of(body.surface, body.context),
         context=body.context,
         overrides=overrides,
         include_reasons=body.include_reasons,
@@ -159,4 +160,11 @@ def _notices(served: Served) -> list[str]:
     return [] if served.notice is None else [served.notice]
 
 
-__all__ = ["Prepared", "constraints_of", "parse_request_overrides", "prepare", "response_of"]
+__all__ = [
+    "Prepared",
+    "constraints_of",
+    "parse_request_overrides",
+    "prepare",
+    "response_of",
+    "surface_of",
+]

@@ -11,16 +11,25 @@ from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
+from recsys.clock import to_micros
 from recsys.ranking import RankResult
 from recsys.ranking.similar import similar_items
-from recsys.service.deps import Now, State, TenantDep
+from recsys.service.deps import BanditDep, Now, State, TenantDep
 from recsys.service.errors import ApiError
+from recsys.service.flows import ship as ship_flow
 from recsys.service.flows.observe import observe
-from recsys.service.flows.ranking import Prepared, constraints_of, prepare, response_of
+from recsys.service.flows.ranking import (
+    Prepared,
+    constraints_of,
+    prepare,
+    response_of,
+    surface_of,
+)
 from recsys.service.routes import V1_ERRORS
 from recsys.service.schemas.common import STORABLE_TEXT_PATTERN, ErrorBody, NamespaceName
 from recsys.service.schemas.ranking import (
     MAX_K,
+    CanaryExposure,
     RecommendationsRequest,
     RecommendationsResponse,
     RerankRequest,
@@ -39,22 +48,56 @@ router = APIRouter(tags=["ranking"], responses=V1_ERRORS)
     summary="Top-k recommendations for a user (or a cold-start list)",
 )
 async def recommendations(
-    body: RecommendationsRequest, tenant: TenantDep, state: State, now: Now
+    body: RecommendationsRequest, tenant: TenantDep, state: State, bandit: BanditDep, now: Now
 ) -> RecommendationsResponse:
+    """On a surface with a running canary (docs/shipping.md), a signed-in user is served the
+    arm their id hashes to, and the list is kept as that arm's decision."""
     started = time.perf_counter()
+    canary = (
+        None
+        if "as_of" in body.context  # a replay of the past is no evidence about the candidate
+        else ship_flow.assign(
+            bandit,
+            state.store,
+            org_id=tenant.org_id,
+            namespace=body.namespace,
+            surface=surface_of(body.surface, body.context),
+            user_id=body.user_id,
+        )
+    )
+    ranked = body
+    if canary is not None and canary.overrides:
+        ranked = body.model_copy(update={"overrides": {**canary.overrides, **body.overrides}})
 
     def work() -> RecommendationsResponse:
         prepared = prepare(
             state,
             tenant.org_id,
-            body,
+            ranked,
             now,
             k=body.k,
             constraints=constraints_of(body.constraints),
             exclude_item_ids=tuple(body.constraints.exclude_item_ids),
         )
-        return _rank(state, tenant.org_id, body.namespace, prepared, body, started)
+        response = _rank(state, tenant.org_id, body.namespace, prepared, ranked, started)
+        if canary is not None and body.user_id:
+            response.canary = CanaryExposure(
+                canary_id=canary.canary["canary_id"], arm=canary.arm, group=canary.group
+            )
+            ship_flow.record(
+                bandit,
+                state.store,
+                canary,
+                org_id=tenant.org_id,
+                decision_id=response.decision_id,
+                user_id=body.user_id,
+                items=[item.item_id for item in response.items],
+                now_us=to_micros(now),
+            )
+        return response
 
+    if canary is not None:
+        return await run_in_threadpool(work)  # recording the decision writes to the store
     return await _run(state, tenant.org_id, body, work)
 
 

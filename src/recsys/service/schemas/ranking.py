@@ -110,6 +110,14 @@ class ScoredItem(BaseModel):
     explain: dict[str, Any] | None = None
 
 
+class CanaryExposure(BaseModel):
+    """Which arm of a running canary served the list (log it with the impression)."""
+
+    canary_id: str
+    arm: Literal["candidate", "control"]
+    group: Literal["treatment", "holdout"]
+
+
 class RecommendationsResponse(BaseModel):
     items: list[ScoredItem]
     decision_id: str
@@ -122,6 +130,11 @@ class RecommendationsResponse(BaseModel):
         default=None,
         description="How the list was made (stages, policy, candidate sources, effective knobs);"
         " only when the request asks for an explanation (explain_level other than none).",
+    )
+    canary: CanaryExposure | None = Field(
+        default=None,
+        description="Present when a running canary covered the request (docs/shipping.md); "
+        "events naming `decision_id` reward its arm.",
     )
 
 
