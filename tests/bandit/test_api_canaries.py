@@ -124,6 +124,8 @@ def test_the_arms_serve_the_candidate_and_the_incumbent(shop: TestClient, header
             "group": "treatment",
         }
         ids = [i["item_id"] for i in answer["items"]]
+        audit = ok(shop.get(f"/v1/audit/decisions/{answer['decision_id']}", headers=headers))
+        assert audit["record"]["canary"] == answer["canary"]
         if arms[user] == "control":
             assert ids == [i["item_id"] for i in before[user]["items"]]
         else:

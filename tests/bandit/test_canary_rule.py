@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsys.bandit.canary import ArmEvidence, CanaryRule, assess, probability_better
+from recsys.bandit.canary import (
+    ArmEvidence,
+    CanaryRule,
+    arm_of,
+    assess,
+    coverage_guardrail,
+    probability_better,
+)
 
 RULE = CanaryRule(min_decisions=200, confidence=0.95, budget_decisions=4000)
 
@@ -64,3 +71,33 @@ def test_a_broken_guardrail_rolls_back_whatever_the_evidence() -> None:
 def test_rule_parameters_are_checked(options: dict) -> None:
     with pytest.raises(ValueError):
         CanaryRule(**options)
+
+
+def test_arms_are_stable_per_user_and_split_at_the_share() -> None:
+    users = [f"user-{n}" for n in range(4000)]
+    arms = [arm_of("c1", user, 0.2) for user in users]
+    assert arms == [arm_of("c1", user, 0.2) for user in users]
+    assert sum(a == "candidate" for a in arms) / len(users) == pytest.approx(0.2, abs=0.02)
+    # A larger share keeps every candidate user on the candidate (the hash is a threshold).
+    wider = [arm_of("c1", user, 0.5) for user in users]
+    assert all(w == "candidate" for a, w in zip(arms, wider, strict=True) if a == "candidate")
+    # Another canary draws its own users.
+    other = [arm_of("c2", user, 0.2) for user in users]
+    overlap = sum(a == o == "candidate" for a, o in zip(arms, other, strict=True))
+    assert overlap / len(users) == pytest.approx(0.04, abs=0.015)
+
+
+def test_the_coverage_guardrail_compares_as_many_lists_per_arm() -> None:
+    varied = [[f"i{n}", f"i{n + 1}"] for n in range(0, 40, 2)]  # 20 lists, 40 items
+    narrow = [["i0", "i1"]] * 20
+    assert coverage_guardrail(varied, varied, 0.5) is None
+    broke = coverage_guardrail(narrow, varied, 0.5)
+    assert broke is not None and "showed 2 distinct items in 20 lists against the control's 40" in (
+        broke
+    )
+    # More lists on the candidate's side are not counted: only the first 20 of each.
+    assert coverage_guardrail(varied + varied, varied[:10], 0.5) is None
+    assert coverage_guardrail(narrow, varied, 0.0) is None
+    empty = [[]] * 5 + varied[:15]
+    assert "empty lists" in str(coverage_guardrail(empty, varied, 0.5))
+    assert coverage_guardrail([], varied, 0.5) is None

@@ -4,6 +4,7 @@ on."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,14 @@ from recsys.config.knobs import defaults
 from recsys.offline.dataset import NamespaceData, namespace_data_from_records
 from recsys.offline.guardrails import Thresholds
 from recsys.offline.synthetic import generate
-from recsys.toolkit.ship import ShipRefused, data_drift, gate, load_candidate
+from recsys.toolkit.ship import (
+    ShipRefused,
+    changes,
+    data_drift,
+    gate,
+    load_candidate,
+    shippable,
+)
 from recsys.toolkit.tuning import TuningPlan, data_shape, run_sweep
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -89,3 +97,24 @@ def test_other_namespaces_other_runs_and_old_folders_are_refused(
     (old / "summary.json").write_text(json.dumps({k: v for k, v in summary.items() if k != "data"}))
     with pytest.raises(ShipRefused, match="does not record the data"):
         load_candidate(old, namespace="shop")
+
+
+def test_a_canary_serves_only_what_the_run_changes(tuned: tuple[Path, NamespaceData]) -> None:
+    folder, _ = tuned
+    candidate = load_candidate(folder, namespace="shop")
+    in_force = {**defaults().values, **candidate.overrides}
+    # Every knob at its value in force: nothing to ship.
+    overrides, reasons = shippable(candidate, in_force)
+    assert overrides == {} and "nothing to ship" in reasons[0]
+    # One request-level knob differs: that knob alone is served.
+    key = sorted(candidate.overrides)[0]
+    moved = {**in_force, key: candidate.overrides[key] + 0.25}
+    overrides, reasons = shippable(candidate, moved)
+    assert overrides == {key: candidate.overrides[key]} and reasons == []
+    # A namespace-level knob that differs cannot go through a canary.
+    with_fixed = dataclasses.replace(
+        candidate, overrides={**candidate.overrides, "popularity_halflife_days": 7.0}
+    )
+    overrides, reasons = shippable(with_fixed, moved)
+    assert "namespace-level knobs popularity_halflife_days" in reasons[0]
+    assert changes({"a": 0.1 + 0.2, "b": [1, 2]}, {"a": 0.3, "b": (1, 2)}) == {}

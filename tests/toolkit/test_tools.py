@@ -463,6 +463,7 @@ def test_profile_coverage_fails_its_thresholds(run: Run, tmp_path: Path) -> None
         ("rules-check", "test_rules.py"),
         ("exposure", "exposure_dashboard.py"),
         ("profile-coverage", "profile_coverage.py"),
+        ("ship", "ship.py"),
     ],
 )
 def test_scripts_wrap_their_verbs(

@@ -227,6 +227,7 @@ def _register_playbook() -> None:
         page_keys,
         playbook,
         scenarios,
+        ship,
         tools,
         tuning,
     )
@@ -238,6 +239,7 @@ def _register_playbook() -> None:
     app.command("tune")(tuning.tune)
     app.command("optimize")(optimize.optimize)
     app.command("guardrails")(tuning.guardrails)
+    app.add_typer(ship.ship_app, name="ship")
     app.command("scenarios")(scenarios.scenarios)
     app.command("simulate")(tools.simulate)
     app.command("determinism")(tools.determinism)

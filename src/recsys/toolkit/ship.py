@@ -12,6 +12,7 @@ namespace is another dataset, and figures measured on the old one say nothing ab
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,11 +112,103 @@ def gate(
     return reasons + data_drift(candidate.data, live, tolerance)
 
 
+def namespace_level_knobs(overrides: Mapping[str, Any]) -> list[str]:
+    """The candidate's knobs that only a namespace config can set (they shape the signals built
+    once for all requests), so a canary cannot serve them to a share of the traffic."""
+    from recsys.config.knobs import KNOBS_BY_KEY
+
+    return sorted(
+        key for key in overrides if key in KNOBS_BY_KEY and KNOBS_BY_KEY[key].scope == "namespace"
+    )
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def changes(overrides: Mapping[str, Any], in_force: Mapping[str, Any]) -> dict[str, Any]:
+    """The overrides that change a knob's value in force (a run's overrides repeat the whole
+    profile it started from, most of it the incumbent's own values)."""
+    return {
+        key: value
+        for key, value in overrides.items()
+        if key not in in_force or not _same(value, in_force[key])
+    }
+
+
+def shippable(
+    candidate: Candidate, in_force: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """What a canary would serve (the candidate's changes to the config in force) and why it
+    cannot (empty: it can)."""
+    changed = changes(candidate.overrides, in_force)
+    if not changed:
+        return changed, [
+            f"run {candidate.run} sets every knob to the value already in force: nothing to ship"
+        ]
+    fixed = namespace_level_knobs(changed)
+    if fixed:
+        return changed, [
+            f"run {candidate.run} changes namespace-level knobs {', '.join(fixed)}: they shape "
+            "the signals every request shares, so they cannot be served to a share of the "
+            "traffic; apply them with env_profile_manager.py --apply after review, or tune "
+            "request-level knobs only"
+        ]
+    return changed, []
+
+
+def canary_body(
+    candidate: Candidate,
+    overrides: Mapping[str, Any],
+    *,
+    surface: str,
+    traffic_share: float,
+    min_decisions: int,
+    confidence: float,
+    budget_decisions: int,
+    look_every: int,
+    min_coverage_ratio: float,
+    author: str | None,
+) -> dict[str, Any]:
+    """The POST /v1/ship/canaries body for a candidate that passed the gate; `source` links the
+    run folder, its evidence bundle and the test-window figures it shipped on."""
+    evidence = candidate.run_dir / "evidence.zip"
+    return {
+        "namespace": candidate.namespace,
+        "surface": surface,
+        "overrides": dict(overrides),
+        "traffic_share": traffic_share,
+        "min_decisions": min_decisions,
+        "confidence": confidence,
+        "budget_decisions": budget_decisions,
+        "look_every": look_every,
+        "min_coverage_ratio": min_coverage_ratio,
+        "author": author,
+        "source": {
+            "run_dir": str(candidate.run_dir),
+            "run": candidate.run,
+            "evidence": str(evidence) if evidence.exists() else None,
+            "test_objectives": {
+                k: (v if math.isfinite(v) else None) for k, v in candidate.test_objectives.items()
+            },
+            "tuned_data": dict(candidate.data),
+        },
+    }
+
+
 __all__ = [
     "DEFAULT_TOLERANCE",
     "Candidate",
     "ShipRefused",
+    "canary_body",
+    "changes",
     "data_drift",
     "gate",
     "load_candidate",
+    "namespace_level_knobs",
+    "shippable",
 ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -24,7 +26,10 @@ def observe(
     body: BaseModel,
     started: float,
     ranked_at: float,
+    annotations: Mapping[str, Any] | None = None,
 ) -> None:
+    """Count the ranking in the metrics and keep its (sampled) audit record; `annotations`
+    are added to the record (e.g. the canary arm that served it)."""
     request = prepared.request
     metrics = state.metrics
     bounded = metrics.bounded
@@ -86,6 +91,7 @@ def observe(
                     "prepare": round((ranked_at - started) * 1000, 3),
                     "total": round((time.perf_counter() - started) * 1000, 3),
                 },
+                **(annotations or {}),
             },
         }
     )

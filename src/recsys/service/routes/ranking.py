@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
@@ -79,11 +79,22 @@ async def recommendations(
             constraints=constraints_of(body.constraints),
             exclude_item_ids=tuple(body.constraints.exclude_item_ids),
         )
-        response = _rank(state, tenant.org_id, body.namespace, prepared, ranked, started)
+        exposure = (
+            CanaryExposure(canary_id=canary.canary["canary_id"], arm=canary.arm, group=canary.group)
+            if canary is not None
+            else None
+        )
+        response = _rank(
+            state,
+            tenant.org_id,
+            body.namespace,
+            prepared,
+            ranked,
+            started,
+            annotations={"canary": exposure.model_dump()} if exposure else None,
+        )
         if canary is not None and body.user_id:
-            response.canary = CanaryExposure(
-                canary_id=canary.canary["canary_id"], arm=canary.arm, group=canary.group
-            )
+            response.canary = exposure
             ship_flow.record(
                 bandit,
                 state.store,
@@ -152,6 +163,7 @@ def _rank(
     started: float,
     *,
     limit: int | None = None,
+    annotations: dict[str, Any] | None = None,
 ) -> RecommendationsResponse:
     ranked_at = time.perf_counter()
     result = state.pipeline.run(prepared.served.snapshot, prepared.request)
@@ -173,6 +185,7 @@ def _rank(
         body=body,
         started=started,
         ranked_at=ranked_at,
+        annotations=annotations,
     )
     return response_of(prepared, result, decision_id)
 

@@ -33,7 +33,6 @@ NOT_FOUND: Responses = {404: {"model": ErrorBody, "description": "Unknown canary
 @router.post(
     "/v1/ship/canaries",
     response_model=CanaryOut,
-    response_model_exclude_none=True,
     status_code=201,
     responses={
         409: {"model": ErrorBody, "description": "A canary already runs on the surface"},
@@ -55,7 +54,6 @@ def start_canary(
 @router.get(
     "/v1/ship/canaries",
     response_model=CanaryList,
-    response_model_exclude_none=True,
     summary="A namespace's canaries, newest first",
 )
 def list_canaries(
@@ -79,7 +77,6 @@ def list_canaries(
 @router.get(
     "/v1/ship/canaries/{canary_id}",
     response_model=CanaryOut,
-    response_model_exclude_none=True,
     responses=NOT_FOUND,
     summary="One canary: arms, posteriors, the rule's verdict so far, budget left, its trail",
 )
@@ -96,7 +93,6 @@ def get_canary(
 @router.post(
     "/v1/ship/canaries/{canary_id}/stop",
     response_model=CanaryOut,
-    response_model_exclude_none=True,
     responses={
         **NOT_FOUND,
         409: {"model": ErrorBody, "description": "The canary already ended"},
