@@ -290,3 +290,27 @@ def test_another_org_sees_no_canary(shop: TestClient, headers: dict) -> None:
     listed = ok(shop.get("/v1/ship/canaries", params={"namespace": SHOP_NS}, headers=other))
     assert listed["canaries"] == []
     assert canary(shop, headers, body["canary_id"])["status"] == "running"
+
+
+def test_the_experiment_holdout_is_served_the_incumbent_and_counted_apart(
+    make_bandit_client: Callable[..., TestClient], headers: dict, clock: FakeClock, org: str
+) -> None:
+    client = make_bandit_client(
+        ids=sequential_ids(org),
+        bandit_experiment_enabled=True,
+        bandit_experiment_holdout_percent=30.0,
+        bandit_experiment_surfaces=["home"],
+        bandit_experiment_label="q4-holdout",
+    )
+    load_shop(client, headers, clock)
+    body = started(client, headers, budget_decisions=10_000)
+    groups = {user: recommend(client, headers, user)["canary"] for user in USERS}
+    held = [u for u, c in groups.items() if c["group"] == "holdout"]
+    assert 0 < len(held) < len(USERS)
+    assert all(groups[u]["arm"] == "control" for u in held)
+    served = [u for u in USERS if u not in held]
+    assert {groups[u]["arm"] for u in served} == {"candidate", "control"}
+    view = canary(client, headers, body["canary_id"])
+    assert view["holdout"]["decisions"] == len(held)
+    assert sum(a["decisions"] for a in view["arms"]) == len(served)
+    assert view["decisions_left"] == 10_000 - len(served)
