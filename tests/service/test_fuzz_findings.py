@@ -390,3 +390,16 @@ def test_an_event_dated_far_in_the_future_keeps_scores_finite(
     r = shop.post("/v1/recommendations", json={"namespace": SHOP_NS}, headers=headers)
     assert r.status_code == 200, r.text
     assert all(math.isfinite(item["score"]) for item in r.json()["items"])
+
+
+def test_a_manual_override_of_an_item_with_the_longest_id_is_stored(
+    client: TestClient, headers: dict
+) -> None:
+    """The override's rule is named after its item: with a 256-character id the name outgrew
+    its column, a 500 on PostgreSQL (SQLite does not check lengths)."""
+    item_id = "i" * 256
+    body = {"namespace": NS, "item_id": item_id, "action": "suppress"}
+    created = client.post("/v1/admin/manual_overrides", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    rule = client.get(f"/v1/admin/rules/{created.json()['rule_id']}", headers=headers).json()
+    assert rule["target_key"] == item_id and len(rule["name"]) == 256

@@ -20,6 +20,8 @@ ACTIONS: tuple[str, ...] = ("BLOCK", "PIN", "BOOST")  # precedence order
 TARGET_TYPES: tuple[str, ...] = ("ITEM", "TAG", "BRAND", "CATEGORY")
 ANY_SURFACE = "*"
 
+RULE_NAME_MAX = 256  # the rules table's name column
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -215,7 +217,9 @@ def override_rule(
         "rule_id": rule_id,
         "namespace": namespace,
         "surface": surface,
-        "name": f"manual override: {action} {item_id}",
+        # Rule names hold 256 characters and item ids as many: the item id is in
+        # target_key in full, the name is for people.
+        "name": f"manual override: {action} {item_id}"[:RULE_NAME_MAX],
         "action": "BOOST" if action == "boost" else "BLOCK",
         "target_type": "ITEM",
         "target_key": item_id,

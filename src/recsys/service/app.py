@@ -18,9 +18,11 @@ from recsys import __version__
 from recsys.clock import system_clock, to_micros
 from recsys.config.settings import Settings
 from recsys.ranking import build_pipeline
+from recsys.service import api_docs
 from recsys.service.artifacts import ArtifactShelf
 from recsys.service.audit import DecisionRecorder
 from recsys.service.auth import KeyRing, RateLimiter
+from recsys.service.console import pages as console_pages
 from recsys.service.errors import install_error_handlers
 from recsys.service.metrics import ServiceMetrics
 from recsys.service.middleware import RequestContextMiddleware
@@ -178,12 +180,17 @@ def create_app(
         # operationId = the handler's name (`recommendations`, `list_items`): the SDK's method
         # names come from the committed document.
         generate_unique_id_function=_operation_id,
+        # Served by api_docs from local assets (FastAPI's own pages load them from a CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.recsys = state
     app.state.bandit = BanditRuntime.create(
         settings, metrics.registry, seed=bandit_seed, new_id=bandit_ids
     )
     install_error_handlers(app)
+    api_docs.install(app, settings, console=True)
+    console_pages.install(app)
     routers = (items, users, events, ranking, config, segments, rules, audit, bandit, ship, ops)
     for module in routers:
         app.include_router(module.router)

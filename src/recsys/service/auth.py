@@ -25,6 +25,13 @@ class KeyRing:
                 return key
         return None
 
+    def by_hash(self, digest: str) -> ApiKey | None:
+        """The key whose hash a console session holds (None: the key was removed since)."""
+        for key_hash, key in self._by_hash.items():
+            if hmac.compare_digest(key_hash, digest):
+                return key
+        return None
+
 
 @dataclass
 class _Bucket:

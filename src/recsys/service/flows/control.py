@@ -7,6 +7,8 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
+
 from recsys.clock import to_micros
 from recsys.config.knobs import KnobError, KnobScope, parse_overrides
 from recsys.policy.rules import Rule, applicable
@@ -15,6 +17,7 @@ from recsys.service.flows.ranking import prepare
 from recsys.service.schemas.control import RuleDryRun, RuleDryRunResponse, RuleIn
 from recsys.service.schemas.ranking import RecommendationsRequest
 from recsys.service.state import ServiceState
+from recsys.store import control
 
 
 def validated_config(
@@ -36,6 +39,29 @@ def validated_config(
             {"errors": errors},
         ) from exc
     return {key: list(v) if isinstance(v, tuple) else v for key, v in parsed.items()}
+
+
+def rollback_config(
+    conn: Connection, *, org_id: str, namespace: str, version: int, author: str | None, now_us: int
+) -> dict[str, Any]:
+    """Restore an earlier version's config as a new version (history is never rewritten); the
+    new current row, or 404 for a version the namespace never had."""
+    old = control.config_version(conn, org_id=org_id, namespace=namespace, version=version)
+    if old is None:
+        raise ApiError(404, "config_version_not_found", f"no config version {version}")
+    control.insert_config(
+        conn,
+        org_id=org_id,
+        namespace=namespace,
+        config=old["config"],
+        author=author,
+        notes=f"rollback to version {version}",
+        now_us=now_us,
+        rollback_of=version,
+    )
+    row = control.current_config(conn, org_id=org_id, namespace=namespace)
+    assert row is not None
+    return row
 
 
 def rule_row(

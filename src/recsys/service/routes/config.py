@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from recsys.clock import from_micros, to_micros
 from recsys.policy.presets import PRESETS
 from recsys.service.deps import Now, State, StoreDep, TenantDep, WritesDep
-from recsys.service.errors import ApiError
+from recsys.service.flows.control import rollback_config as rollback_to
 from recsys.service.flows.control import validated_config
 from recsys.service.routes import V1_ERRORS
 from recsys.service.schemas.common import ErrorBody, Moment, NamespaceName
@@ -137,22 +137,14 @@ def rollback_config(
 ) -> ConfigResponse:
     """Restore an earlier version's config as a new version (history is never rewritten)."""
     with writes.transaction(tenant.org_id, body.namespace) as conn:
-        old = control.config_version(
-            conn, org_id=tenant.org_id, namespace=body.namespace, version=body.version
-        )
-        if old is None:
-            raise ApiError(404, "config_version_not_found", f"no config version {body.version}")
-        control.insert_config(
+        row = rollback_to(
             conn,
             org_id=tenant.org_id,
             namespace=body.namespace,
-            config=old["config"],
+            version=body.version,
             author=body.author,
-            notes=f"rollback to version {body.version}",
             now_us=to_micros(now),
-            rollback_of=body.version,
         )
-        row = control.current_config(conn, org_id=tenant.org_id, namespace=body.namespace)
     return _response(state, body.namespace, row)
 
 

@@ -1,0 +1,431 @@
+"""The console's pages: sign in, the org's namespaces, a namespace's config with its history,
+a diff between versions and rollback. Same access control as the API (an API key allowed for
+the org when auth is on), every form CSRF-checked, every query scoped to the session's org.
+Bad form input shows a readable error and changes nothing."""
+
+from __future__ import annotations
+
+import functools
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.responses import RedirectResponse, Response
+
+from recsys.clock import from_micros, to_micros
+from recsys.service.console.session import COOKIE, SECRET_NAME, Session, new_session, seal, unseal
+from recsys.service.errors import ApiError
+from recsys.service.flows.control import rollback_config, validated_config
+from recsys.service.state import ServiceState
+from recsys.store import control
+from recsys.store.overview import namespace_overview
+from recsys.store.secrets import service_secret
+
+LOGIN_CSRF = "recsys_console_login"
+NAMESPACE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MAX_FORM_BYTES = 16_384
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+
+@functools.cache
+def _templates() -> Jinja2Templates:
+    # Loaded on first use (nothing at import time): the API-only processes never need it.
+    return Jinja2Templates(directory=str(resources.files("recsys.service.console") / "templates"))
+
+
+_key_lock = threading.Lock()
+
+
+class ConsoleError(Exception):
+    """Bad input from a form: shown on the page, nothing changed."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _state(request: Request) -> ServiceState:
+    state: ServiceState = request.app.state.recsys
+    return state
+
+
+def _sealing_key(request: Request) -> bytes:
+    """The deployment's session key, read once per process."""
+    app = request.app
+    with _key_lock:
+        key: bytes | None = getattr(app.state, "console_key", None)
+        if key is None:
+            with _state(request).store.write() as conn:
+                key = service_secret(conn, name=SECRET_NAME)
+            app.state.console_key = key
+    return key
+
+
+def _session(request: Request) -> Session | None:
+    """The request's session, if it holds one that is still valid for its key and org."""
+    state = _state(request)
+    session = unseal(request.cookies.get(COOKIE), _sealing_key(request), time.time())
+    if session is None:
+        return None
+    if state.settings.auth_enabled:
+        key = state.keyring.by_hash(session.key_hash or "")
+        if key is None or not key.allows(session.org_id):
+            return None
+    return session
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """An urlencoded form body (one value per field; the first wins)."""
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise ConsoleError("the form is too large", 413)
+    try:
+        fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=50)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ConsoleError("the form could not be read") from exc
+    return {name: values[0] for name, values in fields.items()}
+
+
+def _checked(session: Session, form: Mapping[str, str]) -> None:
+    if not secrets.compare_digest(form.get("csrf", ""), session.csrf):
+        raise ConsoleError(
+            "the form expired or did not come from this console: reload the page", 403
+        )
+
+
+def _render(
+    request: Request, template: str, context: Mapping[str, Any], status: int = 200
+) -> Response:
+    response = _templates().TemplateResponse(request, template, dict(context), status_code=status)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'"
+    )
+    return response
+
+
+def _to_login() -> RedirectResponse:
+    return RedirectResponse("/console/login", status_code=303)
+
+
+def _namespace(value: str) -> str:
+    if not NAMESPACE.fullmatch(value):
+        raise ConsoleError(f"{value[:64]!r} is not a namespace name", 404)
+    return value
+
+
+def _when(us: int | None) -> str | None:
+    return None if us is None else from_micros(us).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# --- sign in / out ----------------------------------------------------------------------------
+
+
+@router.get("/login")
+async def login_page(request: Request) -> Response:
+    token = secrets.token_urlsafe(24)
+    response = _render(
+        request,
+        "login.html",
+        {"title": "Sign in", "auth": _state(request).settings.auth_enabled, "csrf": token},
+    )
+    response.set_cookie(
+        LOGIN_CSRF, token, httponly=True, samesite="strict", path="/console", max_age=3600
+    )
+    return response
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    state = _state(request)
+    auth = state.settings.auth_enabled
+    try:
+        form = await _form(request)
+        expected = request.cookies.get(LOGIN_CSRF, "")
+        if not expected or not secrets.compare_digest(form.get("csrf", ""), expected):
+            raise ConsoleError("the sign-in form expired: try again", 403)
+        raw_org = form.get("org_id", "").strip()
+        try:
+            org_id = str(uuid.UUID(raw_org))
+        except ValueError:
+            raise ConsoleError("the org id must be a UUID") from None
+        key_hash = None
+        if auth:
+            key = state.keyring.find(form.get("api_key", ""))
+            if key is None:
+                raise ConsoleError("the API key is not recognised", 401)
+            if not key.allows(org_id):
+                raise ConsoleError("this API key may not act for that org", 403)
+            key_hash = key.key_hash
+    except ConsoleError as exc:
+        token = secrets.token_urlsafe(24)
+        response = _render(
+            request,
+            "login.html",
+            {
+                "title": "Sign in",
+                "auth": auth,
+                "csrf": token,
+                "error": str(exc),
+                "org_id": form.get("org_id", "") if "form" in locals() else "",
+            },
+            status=exc.status,
+        )
+        response.set_cookie(
+            LOGIN_CSRF, token, httponly=True, samesite="strict", path="/console", max_age=3600
+        )
+        return response
+    session = new_session(org_id, key_hash, time.time())
+    response = RedirectResponse("/console", status_code=303)
+    response.set_cookie(
+        COOKIE,
+        seal(session, _sealing_key(request)),
+        httponly=True,
+        samesite="strict",
+        path="/console",
+        max_age=int(session.expires_at - time.time()),
+        secure=request.url.scheme == "https",
+    )
+    response.delete_cookie(LOGIN_CSRF, path="/console")
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    session = _session(request)
+    if session is not None:
+        try:
+            _checked(session, await _form(request))
+        except ConsoleError as exc:
+            return _error(request, session, exc)
+    response = _to_login()
+    response.delete_cookie(COOKIE, path="/console")
+    return response
+
+
+def _error(
+    request: Request, session: Session | None, exc: ConsoleError, back: str = ""
+) -> Response:
+    return _render(
+        request,
+        "error.html",
+        {
+            "title": "Error",
+            "session": session,
+            "error": str(exc),
+            "heading": "Not done",
+            "back": back or "/console",
+        },
+        status=exc.status,
+    )
+
+
+# --- overview ---------------------------------------------------------------------------------
+
+
+@router.get("")
+async def overview(request: Request) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    state = _state(request)
+
+    def read() -> list[dict[str, Any]]:
+        with state.store.read() as conn:
+            return namespace_overview(conn, org_id=session.org_id)
+
+    rows = await run_in_threadpool(read)
+    for row in rows:
+        row["last_event"] = _when(row["last_event_us"])
+        row["snapshot"] = _snapshot_state(state, session.org_id, row["namespace"])
+    return _render(
+        request,
+        "overview.html",
+        {"title": "Overview", "session": session, "page": "overview", "rows": rows},
+    )
+
+
+def _snapshot_state(state: ServiceState, org_id: str, namespace: str) -> str:
+    """How fresh this worker's signals for the namespace are (they refresh on their own)."""
+    if not state.snapshots.is_warm(org_id, namespace):
+        return "not loaded in this worker yet"
+    reference = state.snapshots.current(org_id, namespace).snapshot.reference_us
+    age_s = max(0.0, (to_micros(state.clock()) - reference) / 1e6)
+    return f"as of {age_s:.0f} s ago" if age_s < 120 else f"as of {age_s / 60:.0f} min ago"
+
+
+# --- config -----------------------------------------------------------------------------------
+
+
+@router.get("/ns/{namespace}/config")
+async def config_page(request: Request, namespace: str) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    try:
+        return await _config_view(request, session, _namespace(namespace))
+    except ConsoleError as exc:
+        return _error(request, session, exc)
+
+
+async def _config_view(
+    request: Request,
+    session: Session,
+    namespace: str,
+    *,
+    flash: str | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    state = _state(request)
+
+    def read() -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        with state.store.read() as conn:
+            current = control.current_config(conn, org_id=session.org_id, namespace=namespace)
+            history = control.config_history(
+                conn, org_id=session.org_id, namespace=namespace, limit=200
+            )
+        return current, history
+
+    current, history = await run_in_threadpool(read)
+    explicit = validated_config(current["config"]) if current else {}
+    effective = state.knobs.with_overrides(explicit).as_dict()
+    versions = {row["version"]: row for row in history}
+    diff = diff_a = diff_b = None
+    a, b = request.query_params.get("a"), request.query_params.get("b")
+    if a is not None and b is not None:
+        try:
+            diff_a, diff_b = int(a), int(b)
+        except ValueError:
+            error = "versions to compare must be numbers"
+            status = 400
+        else:
+            if diff_a not in versions or diff_b not in versions:
+                error, status = "no such version to compare", 404
+                diff_a = diff_b = None
+            else:
+                diff = config_diff(versions[diff_a]["config"], versions[diff_b]["config"])
+    elif len(history) >= 2:
+        # By default: what the newest version changed.
+        diff_a, diff_b = history[1]["version"], history[0]["version"]
+        diff = config_diff(history[1]["config"], history[0]["config"])
+    return _render(
+        request,
+        "config.html",
+        {
+            "title": f"Config · {namespace}",
+            "session": session,
+            "page": "config",
+            "namespace": namespace,
+            "ns": namespace,
+            "version": current["version"] if current else 0,
+            "explicit": explicit,
+            "effective": effective,
+            "history": [{**row, "created_at": _when(row["created_at_us"])} for row in history],
+            "diff": diff,
+            "diff_a": diff_a,
+            "diff_b": diff_b,
+            "flash": flash,
+            "error": error,
+        },
+        status=status,
+    )
+
+
+def config_diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(knob, value in `before`, value in `after`) for every knob the two set differently;
+    None = not set (the default)."""
+    return [
+        (key, before.get(key), after.get(key))
+        for key in sorted(set(before) | set(after))
+        if before.get(key) != after.get(key)
+    ]
+
+
+@router.post("/ns/{namespace}/config/rollback")
+async def rollback(request: Request, namespace: str) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    state = _state(request)
+    try:
+        namespace = _namespace(namespace)
+        form = await _form(request)
+        _checked(session, form)
+        try:
+            version = int(form.get("version", ""))
+        except ValueError:
+            raise ConsoleError("the version to roll back to must be a number") from None
+        back = f"/console/ns/{namespace}/config"
+        if form.get("confirm") != "yes":
+            return _render(
+                request,
+                "confirm.html",
+                {
+                    "title": "Confirm rollback",
+                    "session": session,
+                    "namespace": namespace,
+                    "ns": namespace,
+                    "page": "config",
+                    "question": f"Roll {namespace} back to config v{version}?",
+                    "detail": f"A new version with v{version}'s knobs is stored and rankings "
+                    "use it within seconds; the history keeps every version.",
+                    "action": f"/console/ns/{namespace}/config/rollback",
+                    "fields": [("version", str(version))],
+                    "confirm_label": f"Roll back to v{version}",
+                    "back": back,
+                },
+            )
+
+        def write() -> dict[str, Any]:
+            with state.writes.transaction(session.org_id, namespace) as conn:
+                return rollback_config(
+                    conn,
+                    org_id=session.org_id,
+                    namespace=namespace,
+                    version=version,
+                    author="console",
+                    now_us=to_micros(state.clock()),
+                )
+
+        try:
+            row = await run_in_threadpool(write)
+        except ApiError as exc:
+            raise ConsoleError(exc.message, exc.status) from exc
+    except ConsoleError as exc:
+        if NAMESPACE.fullmatch(namespace):
+            return await _config_view(
+                request, session, namespace, error=str(exc), status=exc.status
+            )
+        return _error(request, session, exc)
+    return await _config_view(
+        request,
+        session,
+        namespace,
+        flash=f"Rolled back: v{row['version']} now holds v{version}'s config.",
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.mount(
+        "/console/static",
+        StaticFiles(directory=str(resources.files("recsys.service.console") / "static")),
+        name="console-static",
+    )
+    app.include_router(router)
+
+
+__all__ = ["config_diff", "install", "router"]

@@ -1,0 +1,155 @@
+"""The console over HTTP (a real browser drives it in tests/browser): signing in with and
+without auth, CSRF on every form, the overview and the config pages of the session's org only,
+a diff between versions, rollback after a confirmation, and bad input shown on the page with
+nothing changed."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+
+from recsys.config.settings import parse_api_keys
+from tests.conftest import FakeClock
+from tests.service.conftest import SHOP_NS, load_shop
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, html
+    return match.group(1)
+
+
+def sign_in(client: TestClient, org: str, api_key: str | None = None) -> int:
+    page = client.get("/console/login")
+    form = {"org_id": org, "csrf": csrf_of(page.text)}
+    if api_key is not None:
+        form["api_key"] = api_key
+    response = client.post("/console/login", data=form, follow_redirects=False)
+    return response.status_code
+
+
+def set_config(client: TestClient, headers: dict, config: dict) -> None:
+    body = {"namespace": SHOP_NS, "config": config, "author": "test"}
+    assert client.post("/v1/admin/recommendation/config", json=body, headers=headers).is_success
+
+
+def versions(client: TestClient, headers: dict) -> list[dict]:
+    answer = client.get(
+        "/v1/admin/recommendation/config/history", params={"namespace": SHOP_NS}, headers=headers
+    ).json()
+    return list(answer["versions"])
+
+
+def test_without_a_session_every_page_leads_to_sign_in(client: TestClient) -> None:
+    for path in ("/console", f"/console/ns/{SHOP_NS}/config"):
+        response = client.get(path, follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"] == "/console/login"
+    response = client.post(
+        f"/console/ns/{SHOP_NS}/config/rollback", data={"version": "1"}, follow_redirects=False
+    )
+    assert response.status_code == 303
+
+
+def test_the_overview_lists_the_orgs_namespaces_only(
+    client: TestClient, headers: dict, clock: FakeClock, org: str
+) -> None:
+    load_shop(client, headers, clock)
+    assert sign_in(client, org) == 303
+    page = client.get("/console")
+    assert page.status_code == 200 and "<class" not in page.text and "None" not in page.text
+    row = re.search(
+        rf"<td><a href=\"/console/ns/{SHOP_NS}/config\">{SHOP_NS}</a></td>(.*?)</tr>",
+        page.text,
+        re.S,
+    )
+    assert row is not None
+    numbers = re.findall(r'<td class="num">([^<]+)</td>', row.group(1))
+    items = len(
+        client.get(
+            "/v1/items", params={"namespace": SHOP_NS, "limit": 1000}, headers=headers
+        ).json()["items"]
+    )
+    assert numbers[0] == str(items)
+    other = str(uuid.uuid4())
+    assert sign_in(client, other) == 303
+    assert SHOP_NS not in client.get("/console").text
+
+
+def test_bad_sign_in_input_is_shown_and_opens_nothing(client: TestClient, org: str) -> None:
+    page = client.get("/console/login")
+    bad_org = client.post("/console/login", data={"org_id": "nope", "csrf": csrf_of(page.text)})
+    assert bad_org.status_code == 400 and "the org id must be a UUID" in bad_org.text
+    no_csrf = client.post("/console/login", data={"org_id": org, "csrf": "forged"})
+    assert no_csrf.status_code == 403 and "expired" in no_csrf.text
+    assert client.get("/console", follow_redirects=False).status_code == 303
+
+
+def test_with_auth_the_key_must_be_allowed_for_the_org(
+    make_client: Callable[..., TestClient], org: str
+) -> None:
+    other = str(uuid.uuid4())
+    client = make_client(auth_enabled=True, api_keys=parse_api_keys(f"console-key:{org}"))
+    assert sign_in(client, org, "wrong-key") == 401
+    assert sign_in(client, other, "console-key") == 403
+    assert client.get("/console", follow_redirects=False).status_code == 303
+    assert sign_in(client, org, "console-key") == 303
+    assert client.get("/console").status_code == 200
+    # A server whose key ring no longer holds the key ends the session.
+    cookies = dict(client.cookies)
+    rotated = make_client(auth_enabled=True, api_keys=parse_api_keys(f"new-key:{org}"))
+    rotated.cookies.update(cookies)
+    assert rotated.get("/console", follow_redirects=False).status_code == 303
+
+
+def test_config_history_diff_and_rollback_after_confirmation(
+    client: TestClient, headers: dict, clock: FakeClock, org: str
+) -> None:
+    load_shop(client, headers, clock)
+    set_config(client, headers, {"mmr_lambda": 0.4})
+    set_config(client, headers, {"mmr_lambda": 0.9, "profile_boost": 0.2})
+    sign_in(client, org)
+    page = client.get(f"/console/ns/{SHOP_NS}/config")
+    assert page.status_code == 200 and "v2" in page.text
+    diff = re.search(r'<table class="diff" id="diff">(.*?)</table>', page.text, re.S)
+    assert diff is not None
+    changed = re.findall(r"<tr><th>([a-z_]+)</th><td>", diff.group(1))
+    assert changed == ["mmr_lambda", "profile_boost"]
+    csrf = csrf_of(page.text)
+    path = f"/console/ns/{SHOP_NS}/config/rollback"
+    confirm = client.post(path, data={"csrf": csrf, "version": "1"})
+    assert confirm.status_code == 200 and "Roll shop back to config v1?" in confirm.text
+    assert len(versions(client, headers)) == 2  # asking is not doing
+    done = client.post(path, data={"csrf": csrf, "version": "1", "confirm": "yes"})
+    assert done.status_code == 200 and "v3 now holds v1" in done.text
+    history = versions(client, headers)
+    assert history[0]["version"] == 3 and history[0]["config"] == {"mmr_lambda": 0.4}
+    assert history[0]["metadata"]["rollback_of"] == 1
+
+
+def test_bad_rollbacks_change_nothing(
+    client: TestClient, headers: dict, clock: FakeClock, org: str
+) -> None:
+    load_shop(client, headers, clock)
+    set_config(client, headers, {"mmr_lambda": 0.4})
+    sign_in(client, org)
+    csrf = csrf_of(client.get(f"/console/ns/{SHOP_NS}/config").text)
+    path = f"/console/ns/{SHOP_NS}/config/rollback"
+    forged = client.post(path, data={"csrf": "forged", "version": "1", "confirm": "yes"})
+    assert forged.status_code == 403 and "did not come from this console" in forged.text
+    missing = client.post(path, data={"csrf": csrf, "version": "7", "confirm": "yes"})
+    assert missing.status_code == 404 and "no config version 7" in missing.text
+    junk = client.post(path, data={"csrf": csrf, "version": "seven", "confirm": "yes"})
+    assert junk.status_code == 400 and "must be a number" in junk.text
+    bad_diff = client.get(f"/console/ns/{SHOP_NS}/config", params={"a": "1", "b": "9"})
+    assert bad_diff.status_code == 404 and "no such version" in bad_diff.text
+    assert len(versions(client, headers)) == 1
+    # Another org's session sees none of it, and cannot roll it back.
+    sign_in(client, str(uuid.uuid4()))
+    page = client.get(f"/console/ns/{SHOP_NS}/config")
+    assert "No version stored yet" in page.text and "mmr_lambda</th><td><code>0.4" not in page.text
+    other = client.post(path, data={"csrf": csrf_of(page.text), "version": "1", "confirm": "yes"})
+    assert other.status_code == 404
+    assert len(versions(client, headers)) == 1
