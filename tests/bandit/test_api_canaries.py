@@ -6,6 +6,7 @@ decision leave the incumbent — each with its trail."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -167,9 +168,13 @@ def test_a_better_candidate_is_promoted(shop: TestClient, headers: dict, clock: 
     kinds = [s["kind"] for s in view["steps"]]
     assert kinds[0] == "started" and kinds[-1] == "promoted" and set(kinds[1:-1]) == {"look"}
     assert view["steps"][-2]["verdict"] == "promote"
-    # the canary no longer covers the surface: users get the promoted config, unlabelled
-    answer = recommend(shop, headers, USERS[0])
-    assert "canary" not in answer and answer["config_version"] == 2
+    # The canary no longer covers the surface: users get the promoted config (once the
+    # signals' policy has refreshed, as for any config write), unlabelled.
+    deadline = time.monotonic() + 30
+    while (answer := recommend(shop, headers, USERS[0]))["config_version"] != 2:
+        assert time.monotonic() < deadline, answer
+        time.sleep(0.05)
+    assert "canary" not in answer
 
 
 def test_a_worse_candidate_is_rolled_back(shop: TestClient, headers: dict) -> None:

@@ -34,6 +34,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
         seed_namespace(api, NS, users=60, events=800, items=50, seed=3, now=datetime.now(UTC))
         api.set_config(NS, {"mmr_lambda": 0.4}, author="setup", notes="first")
         api.set_config(NS, {"mmr_lambda": 0.8, "profile_boost": 0.9}, author="setup")
+        # A canary with some traffic, so that the bandit page has something to show.
+        canary = {
+            "namespace": NS,
+            "surface": "home",
+            "overrides": {"mmr_lambda": 0.6},
+            "traffic_share": 0.5,
+            "author": "browser test",
+        }
+        api.post("/v1/ship/canaries", canary)
+        for n in range(12):
+            api.recommend(NS, user_id=f"user-{n:05d}", surface="home", k=5)
         yield srv.base_url, org
 
 
@@ -101,6 +112,26 @@ def test_the_console_pages_and_a_confirmed_rollback(
     sign_in(browser, base_url, org)
     visit(browser, base_url, "/console", "console_overview")
     assert NS in browser.find_element(By.TAG_NAME, "table").text
+    visit(browser, base_url, f"/console/ns/{NS}/preview?user_id=user-00001&k=8", "console_preview")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#ranked tbody tr")) == 8
+    first = browser.find_element(By.CSS_SELECTOR, "#ranked tbody tr td code").text
+    browser.find_element(By.LINK_TEXT, "similar").click()
+    wait_for(browser, "#similar")
+    assert console_errors(browser) == []
+    visit(browser, base_url, f"/console/ns/{NS}/rules", "console_rules")
+    browser.find_element(By.NAME, "name").send_keys("hide the first item")
+    browser.find_element(By.NAME, "item_ids").send_keys(first)
+    browser.find_element(By.NAME, "user_id").send_keys("user-00001")
+    browser.find_element(By.XPATH, "//button[normalize-space()='Dry run']").click()
+    wait_for(browser, "#dry-run")
+    browser.save_screenshot(str(SCREENSHOTS / "console_rule_dry_run.png"))
+    assert f"removed: {first}" in browser.find_element(By.TAG_NAME, "main").text
+    browser.find_element(By.XPATH, "//button[normalize-space()='Create']").click()
+    wait_for(browser, "#rules")
+    assert "hide the first item" in browser.find_element(By.ID, "rules").text
+    assert console_errors(browser) == []
+    visit(browser, base_url, f"/console/ns/{NS}/bandit", "console_bandit")
+    visit(browser, base_url, f"/console/ns/{NS}/audit?user_id=user-00001", "console_audit")
     visit(browser, base_url, f"/console/ns/{NS}/config", "console_config")
     diff = browser.find_element(By.ID, "diff").text
     assert "mmr_lambda" in diff and "profile_boost" in diff
@@ -116,3 +147,34 @@ def test_the_console_pages_and_a_confirmed_rollback(
     with RecsysClient(base_url, org) as api:
         current = api.config(NS)
     assert current["version"] == 3 and current["explicit"] == {"mmr_lambda": 0.4}
+    with RecsysClient(base_url, org) as api:
+        rules = api.get("/v1/admin/rules", namespace=NS)["rules"]
+    assert [(r["name"], r["item_ids"]) for r in rules] == [("hide the first item", [first])]
+
+
+def test_with_auth_on_the_console_asks_for_a_key(
+    browser: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    root = tmp_path_factory.mktemp("browser-auth")
+    org = str(uuid.uuid4())
+    env = {"API_AUTH_ENABLED": "true", "API_AUTH_KEYS": f"console-secret:{org}"}
+    with running_server(f"sqlite:///{root / 'db.sqlite'}", workdir=root, env=env) as srv:
+        browser.delete_all_cookies()
+        visit(browser, srv.base_url, "/console/login", "console_login_auth")
+        browser.find_element(By.NAME, "org_id").send_keys(org)
+        browser.find_element(By.NAME, "api_key").send_keys("not-the-key")
+        browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        wait_for(browser, ".flash.error")
+        assert "not recognised" in browser.find_element(By.CSS_SELECTOR, ".flash.error").text
+        console_errors(browser)  # the 401 page itself is logged as a failed load: expected
+        browser.find_element(By.NAME, "org_id").clear()
+        browser.find_element(By.NAME, "org_id").send_keys(org)
+        browser.find_element(By.NAME, "api_key").send_keys("console-secret")
+        browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+        wait_for(browser, "h1")
+        assert browser.find_element(By.TAG_NAME, "h1").text == "Namespaces"
+        assert console_errors(browser) == []
+        visit(browser, srv.base_url, "/docs", "docs_swagger_auth")
+        wait_for(browser, ".btn.authorize")  # the API-key schemes give Swagger its button

@@ -153,3 +153,158 @@ def test_bad_rollbacks_change_nothing(
     other = client.post(path, data={"csrf": csrf_of(page.text), "version": "1", "confirm": "yes"})
     assert other.status_code == 404
     assert len(versions(client, headers)) == 1
+
+
+def ranked_ids(html: str, table: str) -> list[str]:
+    body = re.search(rf'<table id="{table}">(.*?)</table>', html, re.S)
+    assert body is not None, html
+    return re.findall(r"<tr><td[^>]*>[^<]*</td><td><code>([^<]+)</code>", body.group(1))
+
+
+def test_the_preview_ranks_like_the_api_and_records_nothing(
+    client: TestClient, headers: dict, clock: FakeClock, org: str
+) -> None:
+    load_shop(client, headers, clock)
+    sign_in(client, org)
+    asked = {"namespace": SHOP_NS, "user_id": "u01", "surface": "home", "k": 5}
+    api = client.post("/v1/recommendations", json=asked, headers=headers).json()
+    before = client.post("/v1/audit/search", json={"namespace": SHOP_NS}, headers=headers).json()
+    page = client.get(
+        f"/console/ns/{SHOP_NS}/preview", params={"user_id": "u01", "surface": "home", "k": "5"}
+    )
+    assert page.status_code == 200
+    assert ranked_ids(page.text, "ranked") == [i["item_id"] for i in api["items"]]
+    after = client.post("/v1/audit/search", json={"namespace": SHOP_NS}, headers=headers).json()
+    assert len(after["decisions"]) == len(before["decisions"])
+    similar = client.get(f"/console/ns/{SHOP_NS}/preview", params={"similar": "i05"})
+    expected = client.get(
+        "/v1/items/i05/similar", params={"namespace": SHOP_NS, "k": 20}, headers=headers
+    ).json()
+    found = re.findall(r"<tr><td><code>([^<]+)</code>", similar.text)
+    assert found == [n["item_id"] for n in expected["items"]]
+    bad = client.get(f"/console/ns/{SHOP_NS}/preview", params={"k": "9999"})
+    assert bad.status_code == 400 and "k:" in bad.text
+    unknown = client.get(f"/console/ns/{SHOP_NS}/preview", params={"similar": "nope"})
+    assert unknown.status_code == 404 and "no item" in unknown.text
+
+
+def test_the_bandit_page_shows_the_orgs_canaries_only(
+    client: TestClient, headers: dict, clock: FakeClock, org: str
+) -> None:
+    load_shop(client, headers, clock)
+    body = {"namespace": SHOP_NS, "surface": "home", "overrides": {"mmr_lambda": 0.5}}
+    canary = client.post("/v1/ship/canaries", json=body, headers=headers).json()
+    for user in ("u01", "u02", "u03"):
+        asked = {"namespace": SHOP_NS, "user_id": user, "surface": "home", "k": 5}
+        client.post("/v1/recommendations", json=asked, headers=headers)
+    sign_in(client, org)
+    page = client.get(f"/console/ns/{SHOP_NS}/bandit")
+    assert page.status_code == 200 and canary["canary_id"] in page.text
+    decisions = re.findall(
+        r"<tr><td>(candidate|control)</td><td class=\"num\">(\d+)</td>", page.text
+    )
+    assert sum(int(n) for _, n in decisions) == 3
+    sign_in(client, str(uuid.uuid4()))
+    assert canary["canary_id"] not in client.get(f"/console/ns/{SHOP_NS}/bandit").text
+
+
+def test_the_audit_page_finds_a_decision_and_searches_by_user(
+    client: TestClient, headers: dict, clock: FakeClock, org: str
+) -> None:
+    load_shop(client, headers, clock)
+    asked = {"namespace": SHOP_NS, "user_id": "u07", "k": 4, "include_reasons": True}
+    answer = client.post("/v1/recommendations", json=asked, headers=headers).json()
+    sign_in(client, org)
+    page = client.get(f"/console/ns/{SHOP_NS}/audit", params={"decision_id": answer["decision_id"]})
+    assert page.status_code == 200
+    shown = re.findall(r"<tr><td class=\"num\">\d+</td><td><code>([^<]+)</code>", page.text)
+    assert shown == [i["item_id"] for i in answer["items"]]
+    by_user = client.get(f"/console/ns/{SHOP_NS}/audit", params={"user_id": "u07"})
+    assert answer["decision_id"] in by_user.text
+    assert (
+        answer["decision_id"]
+        not in client.get(f"/console/ns/{SHOP_NS}/audit", params={"user_id": "u08"}).text
+    )
+    elsewhere = client.get("/console/ns/other/audit", params={"decision_id": answer["decision_id"]})
+    assert elsewhere.status_code == 404
+    bad = client.get(f"/console/ns/{SHOP_NS}/audit", params={"user_id": "", "since": "yesterday"})
+    assert bad.status_code == 400 and "since: not a time" in bad.text
+    sign_in(client, str(uuid.uuid4()))
+    foreign = client.get(
+        f"/console/ns/{SHOP_NS}/audit", params={"decision_id": answer["decision_id"]}
+    )
+    assert foreign.status_code == 404
+
+
+def rules_of(client: TestClient, headers: dict) -> list[dict]:
+    answer = client.get("/v1/admin/rules", params={"namespace": SHOP_NS}, headers=headers).json()
+    return list(answer["rules"])
+
+
+def test_rules_dry_run_shows_the_change_and_create_stores_it(
+    client: TestClient, headers: dict, clock: FakeClock, org: str
+) -> None:
+    load_shop(client, headers, clock)
+    sign_in(client, org)
+    page = client.get(f"/console/ns/{SHOP_NS}/rules")
+    assert page.status_code == 200 and "No rule." in page.text
+    asked = {"namespace": SHOP_NS, "user_id": "u01", "k": 10}
+    top = client.post("/v1/recommendations", json=asked, headers=headers).json()["items"][0]
+    form = {
+        "csrf": csrf_of(page.text),
+        "name": "hide the top item",
+        "action": "BLOCK",
+        "target_type": "ITEM",
+        "item_ids": top["item_id"],
+        "surface": "*",
+        "priority": "5",
+        "user_id": "u01",
+    }
+    dry = client.post(f"/console/ns/{SHOP_NS}/rules", data={**form, "intent": "dry-run"})
+    assert dry.status_code == 200 and "Nothing was stored" in dry.text
+    assert f"removed: {top['item_id']}" in dry.text
+    assert rules_of(client, headers) == []
+    created = client.post(f"/console/ns/{SHOP_NS}/rules", data={**form, "intent": "create"})
+    assert (
+        created.status_code == 200 and "Rule &#39;hide the top item&#39; created." in created.text
+    )
+    (rule,) = rules_of(client, headers)
+    assert (rule["action"], rule["item_ids"], rule["priority"]) == ("BLOCK", [top["item_id"]], 5)
+    after = client.post("/v1/recommendations", json=asked, headers=headers).json()["items"]
+    assert top["item_id"] not in [i["item_id"] for i in after]
+
+
+def test_bad_rule_forms_change_nothing_and_overrides_cancel(
+    client: TestClient, headers: dict, clock: FakeClock, org: str
+) -> None:
+    load_shop(client, headers, clock)
+    sign_in(client, org)
+    csrf = csrf_of(client.get(f"/console/ns/{SHOP_NS}/rules").text)
+    path = f"/console/ns/{SHOP_NS}/rules"
+    boost = {
+        "csrf": csrf,
+        "name": "b",
+        "action": "BOOST",
+        "target_type": "TAG",
+        "target_key": "t1",
+        "intent": "create",
+    }
+    missing = client.post(path, data=boost)
+    assert missing.status_code == 400 and "boost" in missing.text.lower()
+    junk = client.post(path, data={**boost, "boost_value": "lots"})
+    assert junk.status_code == 400 and "boost_value" in junk.text
+    forged = client.post(path, data={**boost, "boost_value": "2", "csrf": "forged"})
+    assert forged.status_code == 403
+    assert rules_of(client, headers) == []
+    body = {"namespace": SHOP_NS, "item_id": "i05", "action": "suppress"}
+    override = client.post("/v1/admin/manual_overrides", json=body, headers=headers).json()
+    page = client.get(f"/console/ns/{SHOP_NS}/rules")
+    assert "<td>active</td>" in page.text
+    cancel = f"/console/ns/{SHOP_NS}/overrides/{override['override_id']}/cancel"
+    assert client.post(cancel, data={"csrf": "forged"}).status_code == 403
+    done = client.post(cancel, data={"csrf": csrf})
+    assert done.status_code == 200 and "<td>cancelled</td>" in done.text
+    elsewhere = client.post(
+        f"/console/ns/other/overrides/{override['override_id']}/cancel", data={"csrf": csrf}
+    )
+    assert elsewhere.status_code == 404

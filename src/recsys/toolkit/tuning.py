@@ -39,6 +39,7 @@ from recsys.offline.search_space import OBJECTIVES
 from recsys.policy.namespace import NamespacePolicy
 from recsys.toolkit.evidence import bundle, fingerprint, manifest, new_folder, stamp, write_json
 from recsys.toolkit.runs import TUNING_RUNS, segment_alias
+from recsys.toolkit.tuning_report import write_report
 
 # Sweep option (as a Python name: `--profile-boosts` -> profile_boosts) -> knob override key,
 # for every tunable knob of the catalogue.
@@ -249,8 +250,7 @@ def run_sweep(
         time.perf_counter() - started,
     )
     write_json(folder / "summary.json", summary)
-    _charts(folder, runs, summary)
-    (folder / "report.md").write_text(_report(summary, runs))
+    write_report(folder, summary, runs, list(PARAMETERS.values()))
     manifest(
         folder,
         tool="tuning_harness",
@@ -422,109 +422,6 @@ def _summary(
         "passed": sum(1 for r in runs if r["guardrails"]["passed"]),
         "failed": sum(1 for r in runs if not r["guardrails"]["passed"]),
     }
-
-
-def _charts(folder: Path, runs: list[dict[str, Any]], summary: dict[str, Any]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    lifts = [r["objectives"]["ndcg_lift"] for r in runs]
-    coverage = [r["objectives"]["catalog_coverage"] for r in runs]
-    pareto = set(summary["pareto"])
-    fig, ax = plt.subplots(figsize=(7, 5))
-    colours = ["tab:red" if r["run"] in pareto else "tab:blue" for r in runs]
-    ax.scatter(coverage, lifts, c=colours)
-    for r, x, y in zip(runs, coverage, lifts, strict=True):
-        if r["run"] in pareto:
-            ax.annotate(str(r["run"]), (x, y), textcoords="offset points", xytext=(4, 4))
-    ax.set_xlabel("catalog coverage (top 10)")
-    ax.set_ylabel("validation NDCG@10 lift over popularity (relative)")
-    ax.set_title(f"{summary['namespace']}: runs on the validation window (red = Pareto set)")
-    fig.tight_layout()
-    fig.savefig(folder / "tradeoff.png", dpi=100)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(max(6, len(runs) * 0.08), 4))
-    ax.bar([r["run"] for r in runs], [r["metrics"]["ndcg@10"] for r in runs])
-    ax.axhline(
-        runs[0]["baseline"]["ndcg@10"] if runs else 0,
-        color="grey",
-        linestyle="--",
-        label="popularity baseline",
-    )
-    ax.set_xlabel("run")
-    ax.set_ylabel("validation NDCG@10")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(folder / "ndcg_by_run.png", dpi=100)
-    plt.close(fig)
-
-
-def _report(summary: dict[str, Any], runs: list[dict[str, Any]]) -> str:
-    windows, chosen = summary["windows"], summary["chosen"]
-    test = chosen["test"]
-    lift = test["lift"]["ndcg@10"]
-    lines = [
-        f"# Tuning report: {summary['namespace']}",
-        "",
-        f"- Created: {summary['created_at']} ({summary['seconds']} s, "
-        f"engine `{summary['engine']}`)",
-        f"- Segment: {summary['segment'] or 'all users'}",
-        f"- Windows: train until {windows['train']['until']}; validation until "
-        f"{windows['validation']['until']} ({windows['validation']['users']} users); test after "
-        f"that ({windows['test']['users']} users)",
-        f"- Runs: {len(runs)}; passed guardrails on validation: {summary['passed']}; "
-        f"failed: {summary['failed']}",
-        f"- Command: `{summary['command']}`",
-        "",
-        "## Chosen configuration, scored on the test window",
-        "",
-        f"Run {chosen['run']}, chosen by validation `{chosen['chosen_by']}` among the runs that "
-        "passed the guardrails on validation; the test window was used for nothing else.",
-        "",
-        "| figure | validation | test |",
-        "|---|---|---|",
-        *(
-            f"| {name} | {chosen['validation'][name]:.4f} | {test['objectives'][name]:.4f} |"
-            for name in chosen["validation"]
-        ),
-        "",
-        f"Test-window NDCG@10 {test['metrics']['ndcg@10']:.4f} against popularity "
-        f"{test['baseline']['ndcg@10']:.4f}: lift {lift['absolute']:+.4f} "
-        f"(95% CI {lift['ci95_low']:+.4f} to {lift['ci95_high']:+.4f}, paired on "
-        f"{test['users']} users). Guardrails on test: "
-        f"{'pass' if test['guardrails']['passed'] else 'FAIL'}.",
-        "",
-        "## Best runs on the validation window",
-        "",
-        "| objective | run | value |",
-        "|---|---|---|",
-    ]
-    by_run = {r["run"]: r for r in runs}
-    for objective, run in summary["best"].items():
-        lines.append(f"| {objective} | {run} | {by_run[run]['objectives'][objective]:.4f} |")
-    lines += [
-        "",
-        f"Pareto set (NDCG lift vs coverage): {summary['pareto']}",
-        "",
-        "![trade-off](tradeoff.png)",
-        "",
-        "## All runs (validation window)",
-        "",
-        "| run | " + " | ".join(PARAMETERS.values()) + " | ndcg@10 | lift | coverage | "
-        "long tail | guardrails |",
-        "|" + "---|" * (len(PARAMETERS) + 6),
-    ]
-    for r in runs:
-        params = " | ".join(f"{r['parameters'].get(k, '')}" for k in PARAMETERS.values())
-        o = r["objectives"]
-        lines.append(
-            f"| {r['run']} | {params} | {r['metrics']['ndcg@10']:.4f} | {o['ndcg_lift']:.3f} | "
-            f"{o['catalog_coverage']:.3f} | {o['long_tail_share']:.3f} | "
-            f"{'pass' if r['guardrails']['passed'] else 'FAIL'} |"
-        )
-    return "\n".join(lines) + "\n"
 
 
 __all__ = [

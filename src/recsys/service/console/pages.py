@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs
@@ -20,16 +21,33 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 from starlette.responses import RedirectResponse, Response
 
 from recsys.clock import from_micros, to_micros
+from recsys.ranking.similar import similar_items
+from recsys.service.audit import user_hash
 from recsys.service.console.session import COOKIE, SECRET_NAME, Session, new_session, seal, unseal
 from recsys.service.errors import ApiError
-from recsys.service.flows.control import rollback_config, validated_config
+from recsys.service.flows import bandit as bandit_flow
+from recsys.service.flows import ship as ship_flow
+from recsys.service.flows.control import (
+    dry_run,
+    override_status,
+    rollback_config,
+    rule_row,
+    validated_config,
+)
+from recsys.service.flows.ranking import prepare
+from recsys.service.schemas.control import DryRunRequestIn, RuleDryRun, RuleIn
+from recsys.service.schemas.ranking import RecommendationsRequest
 from recsys.service.state import ServiceState
+from recsys.store import bandit as bandit_store
+from recsys.store import canaries as canary_store
 from recsys.store import control
 from recsys.store.overview import namespace_overview
 from recsys.store.secrets import service_secret
+from recsys.validation_messages import readable_message
 
 LOGIN_CSRF = "recsys_console_login"
 NAMESPACE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -417,6 +435,404 @@ async def rollback(request: Request, namespace: str) -> Response:
         namespace,
         flash=f"Rolled back: v{row['version']} now holds v{version}'s config.",
     )
+
+
+# --- recommendations preview ------------------------------------------------------------------
+
+
+@router.get("/ns/{namespace}/preview")
+async def preview_page(request: Request, namespace: str) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    state = _state(request)
+    query = request.query_params
+    form = {name: query.get(name, "") for name in ("user_id", "surface", "k", "similar")}
+    context: dict[str, Any] = {
+        "title": f"Preview · {namespace}",
+        "session": session,
+        "page": "preview",
+        "namespace": namespace,
+        "ns": namespace,
+        "form": form,
+        "items": None,
+        "similar": None,
+    }
+    status = 200
+    try:
+        namespace = _namespace(namespace)
+        if form["similar"]:
+            served = await run_in_threadpool(state.snapshots.current, session.org_id, namespace)
+            try:
+                context["similar"] = similar_items(served.snapshot, form["similar"], 20)
+            except KeyError:
+                raise ConsoleError(
+                    f"no item {form['similar'][:64]!r} in {namespace}", 404
+                ) from None
+        elif "k" in query:
+            body = _preview_request(namespace, form)
+            ranked = await run_in_threadpool(_rank_preview, state, session.org_id, body)
+            context.update(ranked)
+    except ConsoleError as exc:
+        context["error"], status = str(exc), exc.status
+    return _render(request, "preview.html", context, status=status)
+
+
+def _preview_request(namespace: str, form: Mapping[str, str]) -> RecommendationsRequest:
+    try:
+        return RecommendationsRequest(
+            namespace=namespace,
+            user_id=form["user_id"] or None,
+            surface=form["surface"] or None,
+            k=form["k"] or 10,  # type: ignore[arg-type]
+            include_reasons=True,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        raise ConsoleError(f"{where}: {readable_message(first)}") from None
+
+
+def _rank_preview(state: ServiceState, org_id: str, body: RecommendationsRequest) -> dict[str, Any]:
+    """Rank as /v1/recommendations would, without recording anything (no audit record, no
+    bandit or canary decision)."""
+    try:
+        prepared = prepare(state, org_id, body, state.clock(), k=body.k)
+    except ApiError as exc:
+        raise ConsoleError(exc.message, exc.status) from exc
+    result = state.pipeline.run(prepared.served.snapshot, prepared.request)
+    return {
+        "items": result.items,
+        "warnings": [
+            *([prepared.served.notice] if prepared.served.notice else []),
+            *result.warnings,
+        ],
+        "segment": prepared.resolved.segment_id or prepared.resolved.starter_segment,
+    }
+
+
+# --- bandit and canaries ----------------------------------------------------------------------
+
+
+@router.get("/ns/{namespace}/bandit")
+async def bandit_page(request: Request, namespace: str) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    state = _state(request)
+    try:
+        namespace = _namespace(namespace)
+    except ConsoleError as exc:
+        return _error(request, session, exc)
+
+    def read() -> dict[str, Any]:
+        now_us = to_micros(state.clock())
+        with state.store.read() as conn:
+            canaries = [
+                ship_flow.view(conn, row, now_us=now_us, with_steps=False)
+                for row in canary_store.list_canaries(
+                    conn, org_id=session.org_id, namespace=namespace
+                )
+            ]
+            policies = bandit_store.list_policies(conn, org_id=session.org_id, namespace=namespace)
+            stats = bandit_flow.summarise(
+                namespace,
+                None,
+                bandit_store.list_statistics(conn, org_id=session.org_id, namespace=namespace),
+            )
+        return {"canaries": canaries, "policies": policies, "stats": stats}
+
+    data = await run_in_threadpool(read)
+    return _render(
+        request,
+        "bandit.html",
+        {
+            "title": f"Bandit · {namespace}",
+            "session": session,
+            "page": "bandit",
+            "namespace": namespace,
+            "ns": namespace,
+            **data,
+        },
+    )
+
+
+# --- decision audit ---------------------------------------------------------------------------
+
+
+def _moment(text: str, name: str) -> int | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConsoleError(f"{name}: not a time (e.g. 2026-12-01T00:00:00Z)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return to_micros(moment)
+
+
+@router.get("/ns/{namespace}/audit")
+async def audit_page(request: Request, namespace: str) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    state = _state(request)
+    query = request.query_params
+    form = {
+        name: query.get(name, "").strip() for name in ("decision_id", "user_id", "since", "until")
+    }
+    context: dict[str, Any] = {
+        "title": f"Audit · {namespace}",
+        "session": session,
+        "page": "audit",
+        "namespace": namespace,
+        "ns": namespace,
+        "form": form,
+        "decision": None,
+        "results": None,
+    }
+    status = 200
+    try:
+        namespace = _namespace(namespace)
+        if form["decision_id"]:
+            found = await run_in_threadpool(
+                _decision, state, session.org_id, namespace, form["decision_id"]
+            )
+            if found is None:
+                raise ConsoleError(f"no decision {form['decision_id'][:64]!r} in {namespace}", 404)
+            context["decision"] = found
+        elif any(form[name] for name in ("user_id", "since", "until")) or "user_id" in query:
+            since, until = _moment(form["since"], "since"), _moment(form["until"], "until")
+            context["results"] = await run_in_threadpool(
+                _search, state, session.org_id, namespace, form["user_id"] or None, since, until
+            )
+    except ConsoleError as exc:
+        context["error"], status = str(exc), exc.status
+    return _render(request, "audit.html", context, status=status)
+
+
+def _decision(
+    state: ServiceState, org_id: str, namespace: str, decision_id: str
+) -> dict[str, Any] | None:
+    state.audit.flush()  # a decision made a moment ago is readable
+    with state.store.read() as conn:
+        row = control.get_decision(conn, org_id=org_id, decision_id=decision_id)
+    if row is None or row["namespace"] != namespace:
+        return None
+    return {**row, "created_at": _when(row["created_at_us"])}
+
+
+def _search(
+    state: ServiceState,
+    org_id: str,
+    namespace: str,
+    user_id: str | None,
+    since_us: int | None,
+    until_us: int | None,
+) -> list[dict[str, Any]]:
+    state.audit.flush()
+    with state.store.read() as conn:
+        rows = control.search_decisions(
+            conn,
+            org_id=org_id,
+            namespace=namespace,
+            since_us=since_us,
+            until_us=until_us,
+            user_hash=user_hash(org_id, user_id) if user_id else None,
+            limit=100,
+        )
+    return [{**row, "created_at": _when(row["created_at_us"])} for row in rows]
+
+
+# --- rules and manual overrides ---------------------------------------------------------------
+
+
+RULE_FIELDS = (
+    "name",
+    "action",
+    "target_type",
+    "target_key",
+    "item_ids",
+    "surface",
+    "boost_value",
+    "position",
+    "priority",
+    "user_id",
+)
+
+
+async def _rules_view(
+    request: Request,
+    session: Session,
+    namespace: str,
+    *,
+    form: Mapping[str, str] | None = None,
+    dry: dict[str, Any] | None = None,
+    flash: str | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    state = _state(request)
+    now_us = to_micros(state.clock())
+
+    def read() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        with state.store.read() as conn:
+            rules = control.list_rules(conn, org_id=session.org_id, namespace=namespace)
+            overrides = control.list_overrides(conn, org_id=session.org_id, namespace=namespace)
+        return rules, overrides
+
+    rules, overrides = await run_in_threadpool(read)
+    return _render(
+        request,
+        "rules.html",
+        {
+            "title": f"Rules · {namespace}",
+            "session": session,
+            "page": "rules",
+            "namespace": namespace,
+            "ns": namespace,
+            "rules": rules,
+            "overrides": [
+                {
+                    **o,
+                    "status": override_status(o, now_us),
+                    "expires": _when(o.get("expires_at_us")),
+                }
+                for o in overrides
+            ],
+            "form": dict(form or {}),
+            "dry": dry,
+            "flash": flash,
+            "error": error,
+        },
+        status=status,
+    )
+
+
+@router.get("/ns/{namespace}/rules")
+async def rules_page(request: Request, namespace: str) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    try:
+        return await _rules_view(request, session, _namespace(namespace))
+    except ConsoleError as exc:
+        return _error(request, session, exc)
+
+
+def _rule_in(namespace: str, form: Mapping[str, str]) -> RuleIn:
+    """The form as the API's rule body; a readable 400 for what does not validate."""
+
+    def number(name: str) -> str | None:
+        return form.get(name, "").strip() or None
+
+    raw: dict[str, Any] = {
+        "namespace": namespace,
+        "name": form.get("name", "").strip(),
+        "action": form.get("action", ""),
+        "target_type": form.get("target_type", ""),
+        "target_key": form.get("target_key", "").strip() or None,
+        "item_ids": [i.strip() for i in form.get("item_ids", "").split(",") if i.strip()],
+        "surface": form.get("surface", "").strip() or "*",
+        "boost_value": number("boost_value"),
+        "position": number("position"),
+        "priority": number("priority") or 0,
+    }
+    try:
+        return RuleIn.model_validate(raw, strict=False)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ())) or "rule"
+        raise ConsoleError(f"{where}: {readable_message(first)}") from None
+
+
+@router.post("/ns/{namespace}/rules")
+async def rules_action(request: Request, namespace: str) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    state = _state(request)
+    form: dict[str, str] = {}
+    try:
+        namespace = _namespace(namespace)
+        form = await _form(request)
+        _checked(session, form)
+        rule = _rule_in(namespace, form)
+        if form.get("intent") == "dry-run":
+            body = RuleDryRun(
+                namespace=namespace,
+                rule=rule,
+                request=DryRunRequestIn(
+                    user_id=form.get("user_id", "").strip() or None,
+                    surface=None if rule.surface == "*" else rule.surface,
+                ),
+            )
+            try:
+                answer = await run_in_threadpool(
+                    dry_run, state, session.org_id, body, state.clock()
+                )
+            except ApiError as exc:
+                raise ConsoleError(exc.message, exc.status) from exc
+            size = max(len(answer.before), len(answer.after))
+            pairs = [
+                (
+                    answer.before[i] if i < len(answer.before) else None,
+                    answer.after[i] if i < len(answer.after) else None,
+                )
+                for i in range(size)
+            ]
+            dry = {"added": answer.added, "removed": answer.removed, "pairs": pairs}
+            return await _rules_view(request, session, namespace, form=form, dry=dry)
+        row = rule_row(rule, str(uuid.uuid4()), to_micros(state.clock()))
+
+        def write() -> None:
+            with state.writes.transaction(session.org_id, namespace) as conn:
+                control.insert_rule(conn, org_id=session.org_id, row=row)
+
+        await run_in_threadpool(write)
+    except ConsoleError as exc:
+        if not NAMESPACE.fullmatch(namespace):
+            return _error(request, session, exc)
+        return await _rules_view(
+            request, session, namespace, form=form, error=str(exc), status=exc.status
+        )
+    return await _rules_view(request, session, namespace, flash=f"Rule {rule.name!r} created.")
+
+
+@router.post("/ns/{namespace}/overrides/{override_id}/cancel")
+async def cancel_override(request: Request, namespace: str, override_id: str) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    state = _state(request)
+    try:
+        namespace = _namespace(namespace)
+        _checked(session, await _form(request))
+
+        def write() -> bool:
+            with state.store.read() as conn:
+                current = control.get_override(
+                    conn, org_id=session.org_id, override_id=override_id[:64]
+                )
+            if current is None or current["namespace"] != namespace:
+                return False
+            with state.writes.transaction(session.org_id, namespace) as conn:
+                control.cancel_override(
+                    conn,
+                    org_id=session.org_id,
+                    override_id=override_id,
+                    now_us=to_micros(state.clock()),
+                )
+            return True
+
+        if not await run_in_threadpool(write):
+            raise ConsoleError(f"no manual override {override_id[:64]!r} in {namespace}", 404)
+    except ConsoleError as exc:
+        if not NAMESPACE.fullmatch(namespace):
+            return _error(request, session, exc)
+        return await _rules_view(request, session, namespace, error=str(exc), status=exc.status)
+    return await _rules_view(request, session, namespace, flash="Override cancelled.")
 
 
 def install(app: FastAPI) -> None:

@@ -229,8 +229,9 @@ def record(
     user_id: str,
     items: list[str],
     now_us: int,
-) -> None:
-    """Keep the served list as the arm's decision; look when the count says so."""
+) -> Assessment | None:
+    """Keep the served list as the arm's decision; look when the count says so (the look's
+    assessment, or None when there was no look)."""
     canary = assignment.canary
     row = {
         "decision_id": decision_id,
@@ -260,7 +261,8 @@ def record(
     if count is not None and (
         count % int(canary["look_every"]) == 0 or count >= int(canary["budget_decisions"])
     ):
-        look(runtime, store, org_id=org_id, canary_id=canary["canary_id"], now_us=now_us)
+        return look(runtime, store, org_id=org_id, canary_id=canary["canary_id"], now_us=now_us)
+    return None
 
 
 # --- the rule ---------------------------------------------------------------------------------

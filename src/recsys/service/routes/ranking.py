@@ -95,7 +95,7 @@ async def recommendations(
         )
         if canary is not None and body.user_id:
             response.canary = exposure
-            ship_flow.record(
+            verdict = ship_flow.record(
                 bandit,
                 state.store,
                 canary,
@@ -105,6 +105,9 @@ async def recommendations(
                 items=[item.item_id for item in response.items],
                 now_us=to_micros(now),
             )
+            if verdict is not None and verdict.verdict == "promote":
+                # A new config version: refresh now rather than at the next poll.
+                state.snapshots.notify_write(tenant.org_id, body.namespace)
         return response
 
     if canary is not None:
