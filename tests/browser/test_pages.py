@@ -14,8 +14,11 @@ from typing import Any
 import pytest
 
 from recsys.client import RecsysClient
+from recsys.config.knobs import defaults
+from recsys.offline.guardrails import Thresholds
 from recsys.testing.server import running_server
-from recsys.toolkit.data import seed_namespace
+from recsys.toolkit.data import fetch_namespace, seed_namespace
+from recsys.toolkit.tuning import TuningPlan, run_sweep
 from tests.browser.conftest import SCREENSHOTS, console_errors, only_loopback, requested_urls
 
 pytestmark = pytest.mark.slow
@@ -27,11 +30,30 @@ NS = "browse"
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     root = tmp_path_factory.mktemp("browser")
     org = str(uuid.uuid4())
+    runs = root / "tuning_runs"
+    env = {"RECSYS_TUNING_RUNS_DIR": str(runs)}
     with (
-        running_server(f"sqlite:///{root / 'db.sqlite'}", workdir=root) as srv,
+        running_server(f"sqlite:///{root / 'db.sqlite'}", workdir=root, env=env) as srv,
         RecsysClient(srv.base_url, org) as api,
     ):
         seed_namespace(api, NS, users=60, events=800, items=50, seed=3, now=datetime.now(UTC))
+        # A real (small) tuning run of this org, for the runs page and its report.
+        plan = TuningPlan(
+            namespace=NS,
+            configurations=[{"mmr_lambda": 0.5}, {"blend_delta": 0.6}],
+            limit_users=30,
+            seed=3,
+            org_id=org,
+        )
+        lenient = Thresholds(quality={"min_catalog_coverage": 0.0}, source="test")
+        run_sweep(
+            plan,
+            fetch_namespace(api, NS),
+            base_knobs=defaults(),
+            thresholds=lenient,
+            now=datetime.now(UTC),
+            root=runs,
+        )
         api.set_config(NS, {"mmr_lambda": 0.4}, author="setup", notes="first")
         api.set_config(NS, {"mmr_lambda": 0.8, "profile_boost": 0.9}, author="setup")
         # A canary with some traffic, so that the bandit page has something to show.
@@ -130,7 +152,19 @@ def test_the_console_pages_and_a_confirmed_rollback(
     wait_for(browser, "#rules")
     assert "hide the first item" in browser.find_element(By.ID, "rules").text
     assert console_errors(browser) == []
+    visit(browser, base_url, f"/console/ns/{NS}/segments?user_id=user-00001", "console_segments")
+    assert "Nothing was stored" in browser.find_element(By.ID, "segment-dry-run").text
     visit(browser, base_url, f"/console/ns/{NS}/bandit", "console_bandit")
+    visit(browser, base_url, "/console/runs", "console_runs")
+    browser.find_element(By.LINK_TEXT, "report").click()
+    wait_for(browser, "#chosen")
+    browser.save_screenshot(str(SCREENSHOTS / "tuning_report.png"))
+    assert only_loopback(requested_urls(browser), base_url) == []
+    assert console_errors(browser) == []
+    images = browser.find_elements(By.TAG_NAME, "img")
+    assert len(images) == 2 and all(
+        browser.execute_script("return arguments[0].naturalWidth", img) > 0 for img in images
+    )
     visit(browser, base_url, f"/console/ns/{NS}/audit?user_id=user-00001", "console_audit")
     visit(browser, base_url, f"/console/ns/{NS}/config", "console_config")
     diff = browser.find_element(By.ID, "diff").text

@@ -33,6 +33,7 @@ ECHOES = re.compile(r'value="[^"]*"|<p class="flash error"[^>]*>.*?</p>', re.S)
 def pages(namespace: str, w: World) -> list[tuple[str, dict[str, str]]]:
     found = [
         ("/console", {}),
+        ("/console/runs", {}),
         (f"/console/ns/{namespace}/config", {}),
         (f"/console/ns/{namespace}/config", {"a": "1", "b": "2"}),
         (f"/console/ns/{namespace}/preview", {"user_id": w.vip_user, "k": "10"}),
@@ -40,6 +41,7 @@ def pages(namespace: str, w: World) -> list[tuple[str, dict[str, str]]]:
         (f"/console/ns/{namespace}/preview", {"similar": w.item_ids[0]}),
         (f"/console/ns/{namespace}/bandit", {}),
         (f"/console/ns/{namespace}/rules", {}),
+        (f"/console/ns/{namespace}/segments", {"user_id": w.vip_user}),
         (f"/console/ns/{namespace}/audit", {"user_id": w.vip_user}),
     ]
     found += [(f"/console/ns/{namespace}/audit", {"decision_id": d}) for d in w.decision_ids]

@@ -5,9 +5,12 @@ nothing changed."""
 
 from __future__ import annotations
 
+import json
 import re
+import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
@@ -270,8 +273,14 @@ def test_rules_dry_run_shows_the_change_and_create_stores_it(
     )
     (rule,) = rules_of(client, headers)
     assert (rule["action"], rule["item_ids"], rule["priority"]) == ("BLOCK", [top["item_id"]], 5)
-    after = client.post("/v1/recommendations", json=asked, headers=headers).json()["items"]
-    assert top["item_id"] not in [i["item_id"] for i in after]
+    # Rankings use a new rule once the signals' policy refreshes (within seconds, as for the API).
+    deadline = time.monotonic() + 30
+    while top["item_id"] in [
+        i["item_id"]
+        for i in client.post("/v1/recommendations", json=asked, headers=headers).json()["items"]
+    ]:
+        assert time.monotonic() < deadline, "the rule never took effect"
+        time.sleep(0.05)
 
 
 def test_bad_rule_forms_change_nothing_and_overrides_cancel(
@@ -308,3 +317,71 @@ def test_bad_rule_forms_change_nothing_and_overrides_cancel(
         f"/console/ns/other/overrides/{override['override_id']}/cancel", data={"csrf": csrf}
     )
     assert elsewhere.status_code == 404
+
+
+def test_segments_and_profiles_with_a_dry_run(
+    client: TestClient, headers: dict, clock: FakeClock, org: str
+) -> None:
+    load_shop(client, headers, clock)
+    profile = {"namespace": SHOP_NS, "profiles": [{"profile_id": "fans", "mmr_lambda": 0.9}]}
+    assert client.post("/v1/segment-profiles:upsert", json=profile, headers=headers).is_success
+    rule = {"rule": {"eq": ["user.traits.segment", "fans_1"]}, "enabled": True}
+    segment = {"segment_id": "ones", "name": "fans of 1", "profile_id": "fans", "rules": [rule]}
+    body = {"namespace": SHOP_NS, "segment": segment}
+    assert client.post("/v1/segments:upsert", json=body, headers=headers).is_success
+    sign_in(client, org)
+    page = client.get(f"/console/ns/{SHOP_NS}/segments", params={"user_id": "u01"})
+    assert page.status_code == 200
+    assert "<code>ones</code>" in page.text and "<code>fans</code>" in page.text
+    dry = re.search(r'<p id="segment-dry-run">(.*?)</p>', page.text, re.S)
+    assert dry is not None and "chosen: <strong>ones</strong>" in dry.group(1)
+    api = client.post(
+        "/v1/segments:dry-run", json={"namespace": SHOP_NS, "user_id": "u02"}, headers=headers
+    ).json()
+    other = client.get(f"/console/ns/{SHOP_NS}/segments", params={"user_id": "u02"})
+    assert f"chosen: <strong>{api['segment_id'] or 'none'}</strong>" in other.text
+    sign_in(client, str(uuid.uuid4()))
+    assert "<code>ones</code>" not in client.get(f"/console/ns/{SHOP_NS}/segments").text
+
+
+def test_tuning_runs_of_the_org_only_with_their_reports(
+    make_client: Callable[..., TestClient], org: str, tmp_path: Path
+) -> None:
+    other = str(uuid.uuid4())
+    lift = {"absolute": 0.05, "ci95_low": 0.01, "ci95_high": 0.09, "relative": 0.3}
+    for name, owner in (
+        ("shop_20261201T000000Z", org),
+        ("shop_20261202T000000Z", other),
+        ("shop_20261130T000000Z", None),
+    ):
+        folder = tmp_path / name
+        folder.mkdir()
+        summary = {
+            "namespace": "shop",
+            "org_id": owner,
+            "runs": [{"run": 1}, {"run": 2}],
+            "pareto": [2],
+            "chosen": {
+                "run": 2,
+                "test": {"lift": {"ndcg@10": lift}, "guardrails": {"passed": True}},
+            },
+        }
+        (folder / "summary.json").write_text(json.dumps(summary))
+        (folder / "report.html").write_text(f"<h1>report of {name}</h1>")
+    client = make_client(tuning_runs_dir=str(tmp_path))
+    sign_in(client, org)
+    page = client.get("/console/runs")
+    assert page.status_code == 200
+    assert "shop_20261201T000000Z" in page.text
+    assert "shop_20261202T000000Z" not in page.text and "shop_20261130T000000Z" not in page.text
+    assert "+0.0500 (+0.0100, +0.0900)" in page.text
+    report = client.get("/console/runs/shop_20261201T000000Z/report.html")
+    assert report.status_code == 200 and "report of shop_20261201T000000Z" in report.text
+    assert "default-src 'none'" in report.headers["content-security-policy"]
+    for path in (
+        "/console/runs/shop_20261202T000000Z/report.html",  # another org's
+        "/console/runs/shop_20261130T000000Z/report.html",  # nobody's
+        "/console/runs/shop_20261201T000000Z/summary.json.bak",
+        "/console/runs/..%2F..%2Fetc/report.html",
+    ):
+        assert client.get(path).status_code == 404, path

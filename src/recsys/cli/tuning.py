@@ -149,6 +149,7 @@ def tune(
             seed=seed,
             profile_name=profile_name,
             command=" ".join(["tuning_harness.py", *sys.argv[1:]]),
+            org_id=org_id,
         )
         with Progress(transient=True) as bar:
             task = bar.add_task("runs", total=len(configurations))

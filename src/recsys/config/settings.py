@@ -282,6 +282,8 @@ class Settings:
     snapshot_dir: str | None = None
     # How long a namespace's first request waits for its complete signals (None: until built).
     first_build_wait_s: float | None = None
+    # The tuning run folders the console lists (each summary.json names its org).
+    tuning_runs_dir: str = "analysis/results/tuning_runs"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -301,6 +303,7 @@ class Settings:
             log_format=cast(LogFormat, _choice(env, "RECSYS_LOG_FORMAT", LOG_FORMATS, "text")),
             access_log=_bool(env, "RECSYS_ACCESS_LOG", False),
             metrics_dir=env.get("RECSYS_METRICS_DIR") or None,
+            tuning_runs_dir=env.get("RECSYS_TUNING_RUNS_DIR") or "analysis/results/tuning_runs",
             git_commit=env.get("RECSYS_GIT_COMMIT") or None,
             build_time=env.get("RECSYS_BUILD_TIME") or None,
             auto_migrate=_bool(env, "RECSYS_AUTO_MIGRATE", True),

@@ -87,6 +87,8 @@ class TuningPlan:
     seed: int = 2025
     profile_name: str | None = None
     command: str = ""
+    # The tenant whose data was tuned (None: offline data): the console shows a run to its org.
+    org_id: str | None = None
 
 
 def _objectives(result: Mapping[str, Any], segment: str | None) -> dict[str, float]:
@@ -368,6 +370,7 @@ def _summary(
     shape = data_shape(data)
     return {
         "namespace": plan.namespace,
+        "org_id": plan.org_id,
         "aliases": [segment_alias(plan.segment)] if plan.segment else [],
         "segment": plan.segment,
         "engine": plan.engine,

@@ -6,6 +6,7 @@ Bad form input shows a readable error and changes nothing."""
 from __future__ import annotations
 
 import functools
+import json
 import re
 import secrets
 import threading
@@ -14,6 +15,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -22,7 +24,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 
 from recsys.clock import from_micros, to_micros
 from recsys.ranking.similar import similar_items
@@ -36,10 +38,11 @@ from recsys.service.flows.control import (
     override_status,
     rollback_config,
     rule_row,
+    segment_dry_run,
     validated_config,
 )
 from recsys.service.flows.ranking import prepare
-from recsys.service.schemas.control import DryRunRequestIn, RuleDryRun, RuleIn
+from recsys.service.schemas.control import DryRunRequestIn, RuleDryRun, RuleIn, SegmentDryRun
 from recsys.service.schemas.ranking import RecommendationsRequest
 from recsys.service.state import ServiceState
 from recsys.store import bandit as bandit_store
@@ -47,6 +50,7 @@ from recsys.store import canaries as canary_store
 from recsys.store import control
 from recsys.store.overview import namespace_overview
 from recsys.store.secrets import service_secret
+from recsys.toolkit.runs import all_summaries
 from recsys.validation_messages import readable_message
 
 LOGIN_CSRF = "recsys_console_login"
@@ -833,6 +837,151 @@ async def cancel_override(request: Request, namespace: str, override_id: str) ->
             return _error(request, session, exc)
         return await _rules_view(request, session, namespace, error=str(exc), status=exc.status)
     return await _rules_view(request, session, namespace, flash="Override cancelled.")
+
+
+# --- segments and profiles --------------------------------------------------------------------
+
+
+@router.get("/ns/{namespace}/segments")
+async def segments_page(request: Request, namespace: str) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    state = _state(request)
+    query = request.query_params
+    form = {name: query.get(name, "").strip() for name in ("user_id", "surface")}
+    context: dict[str, Any] = {
+        "title": f"Segments · {namespace}",
+        "session": session,
+        "page": "segments",
+        "namespace": namespace,
+        "ns": namespace,
+        "form": form,
+        "dry": None,
+    }
+    status = 200
+    try:
+        namespace = _namespace(namespace)
+
+        def read() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            with state.store.read() as conn:
+                segments = control.list_segments(conn, org_id=session.org_id, namespace=namespace)
+                profiles = control.list_profiles(conn, org_id=session.org_id, namespace=namespace)
+            return segments, profiles
+
+        segments, profiles = await run_in_threadpool(read)
+        context["segments"] = [
+            {**row, "rules_json": json.dumps(row["rules"], sort_keys=True)} for row in segments
+        ]
+        context["profiles"] = [
+            {**row, "knobs_json": json.dumps(row["knobs"], sort_keys=True)} for row in profiles
+        ]
+        if form["user_id"]:
+            try:
+                body = SegmentDryRun(
+                    namespace=namespace,
+                    user_id=form["user_id"],
+                    request={"surface": form["surface"]} if form["surface"] else {},
+                )
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                raise ConsoleError(f"user_id: {readable_message(first)}") from None
+            context["dry"] = await run_in_threadpool(
+                segment_dry_run, state.store, session.org_id, body, state.clock()
+            )
+    except ConsoleError as exc:
+        context["error"], status = str(exc), exc.status
+        context.setdefault("segments", [])
+        context.setdefault("profiles", [])
+    return _render(request, "segments.html", context, status=status)
+
+
+# --- tuning runs ------------------------------------------------------------------------------
+
+RUN_FOLDER = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+RUN_FILES = {
+    "report.html": "text/html; charset=utf-8",
+    "tradeoff.png": "image/png",
+    "ndcg_by_run.png": "image/png",
+    "summary.json": "application/json",
+    "evidence.zip": "application/zip",
+}
+
+
+def _org_runs(root: Path, org_id: str) -> list[tuple[Path, dict[str, Any]]]:
+    """The run folders whose summary names this org (a summary without one, from before runs
+    recorded their org or tuned offline, belongs to nobody here), newest first."""
+    found = []
+    for folder, summary in reversed(all_summaries(root)):
+        try:
+            owner = str(uuid.UUID(str(summary.get("org_id"))))
+        except ValueError:
+            continue
+        if owner == org_id:
+            found.append((folder.parent, summary))
+    return found
+
+
+def _run_row(folder: Path, summary: Mapping[str, Any]) -> dict[str, Any]:
+    chosen = summary.get("chosen") or {}
+    test = chosen.get("test") or {}
+    lift = (test.get("lift") or {}).get("ndcg@10")
+    passed = bool((test.get("guardrails") or {}).get("passed"))
+    return {
+        "folder": folder.name,
+        "namespace": summary.get("namespace"),
+        "segment": summary.get("segment"),
+        "count": len(summary.get("runs", [])),
+        "chosen": chosen.get("run"),
+        "lift": f"{lift['absolute']:+.4f} ({lift['ci95_low']:+.4f}, {lift['ci95_high']:+.4f})"
+        if lift
+        else None,
+        "passed": passed,
+        "verdict": ("pass" if passed else "FAIL") if test else "—",
+        "pareto": ", ".join(map(str, summary.get("pareto", []))),
+        "bundle": (folder / "evidence.zip").exists(),
+    }
+
+
+@router.get("/runs")
+async def runs_page(request: Request) -> Response:
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    root = Path(_state(request).settings.tuning_runs_dir)
+    runs = await run_in_threadpool(_org_runs, root, session.org_id)
+    return _render(
+        request,
+        "runs.html",
+        {
+            "title": "Tuning runs",
+            "session": session,
+            "page": "runs",
+            "root": str(root),
+            "runs": [_run_row(folder, summary) for folder, summary in runs],
+        },
+    )
+
+
+@router.get("/runs/{folder}/{name}")
+async def run_file(request: Request, folder: str, name: str) -> Response:
+    """A file of one of the org's run folders (the report, its charts, the bundle)."""
+    session = _session(request)
+    if session is None:
+        return _to_login()
+    root = Path(_state(request).settings.tuning_runs_dir)
+    if name not in RUN_FILES or not RUN_FOLDER.fullmatch(folder):
+        return _error(request, session, ConsoleError("no such file", 404), back="/console/runs")
+    runs = await run_in_threadpool(_org_runs, root, session.org_id)
+    match = next((f for f, _ in runs if f.name == folder), None)
+    if match is None or not (match / name).is_file():
+        return _error(request, session, ConsoleError("no such run file", 404), back="/console/runs")
+    response = FileResponse(match / name, media_type=RUN_FILES[name])
+    # The report is self-contained: no script, inline images only.
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'"
+    )
+    return response
 
 
 def install(app: FastAPI) -> None:

@@ -11,13 +11,23 @@ from sqlalchemy import Connection
 
 from recsys.clock import to_micros
 from recsys.config.knobs import KnobError, KnobScope, parse_overrides
+from recsys.policy.namespace import policy_from_rows
 from recsys.policy.rules import Rule, applicable
+from recsys.policy.segments import build_env
+from recsys.policy.segments import dry_run as evaluate_segments
 from recsys.service.errors import ApiError
 from recsys.service.flows.ranking import prepare
-from recsys.service.schemas.control import RuleDryRun, RuleDryRunResponse, RuleIn
+from recsys.service.schemas.control import (
+    RuleDryRun,
+    RuleDryRunResponse,
+    RuleIn,
+    SegmentDryRun,
+    SegmentDryRunResponse,
+)
 from recsys.service.schemas.ranking import RecommendationsRequest
 from recsys.service.state import ServiceState
-from recsys.store import control
+from recsys.store import Store, control
+from recsys.store.repositories import list_users
 
 
 def validated_config(
@@ -133,4 +143,42 @@ def dry_run(
     )
 
 
-__all__ = ["dry_run", "override_status", "rule_row", "validated_config"]
+def segment_dry_run(
+    store: Store, org_id: str, body: SegmentDryRun, now: datetime
+) -> SegmentDryRunResponse:
+    """Which segments a user (by id, or by the traits given) and context would match, and the
+    profile the winner would apply; nothing is stored."""
+    traits = body.traits
+    with store.read() as conn:
+        rows = control.load_policy_rows(conn, org_id=org_id, namespace=body.namespace)
+        if traits is None and body.user_id:
+            found = list_users(
+                conn, org_id=org_id, namespace=body.namespace, limit=1, user_ids=[body.user_id]
+            )
+            traits = found[0]["traits"] if found else {}
+    policy = policy_from_rows(**rows)
+    # As in ranking: the surface may be given in `request` or `context`; both paths see it.
+    context, request = dict(body.context), dict(body.request)
+    surface = request.get("surface") or context.get("surface")
+    if isinstance(surface, str) and surface:
+        context["surface"] = request["surface"] = surface
+    env = build_env(traits=traits, context=context, request=request)
+    result = evaluate_segments(policy.segments, env, now=body.now or now)
+    chosen = next((s for s in policy.segments if s.segment_id == result.chosen), None)
+    profile_id = chosen.profile_id if chosen and chosen.profile_id in policy.profiles else None
+    return SegmentDryRunResponse(
+        matched=list(result.matched),
+        segment_id=result.chosen,
+        profile_id=profile_id,
+        profile=dict(policy.profiles[profile_id]) if profile_id else None,
+    )
+
+
+__all__ = [
+    "dry_run",
+    "override_status",
+    "rollback_config",
+    "rule_row",
+    "segment_dry_run",
+    "validated_config",
+]

@@ -268,16 +268,21 @@ def record(
 # --- the rule ---------------------------------------------------------------------------------
 
 
-def evidence_of(conn: Connection, canary: Mapping[str, Any]) -> dict[str, ArmEvidence]:
-    stats = bandit_store.arm_statistics(
+def arm_rows(conn: Connection, canary: Mapping[str, Any], group: TrafficGroup) -> dict[str, Row]:
+    """The statistics rows of the canary's arms in one traffic group, by policy id."""
+    return bandit_store.arm_statistics(
         conn,
         org_id=canary["org_id"],
         namespace=canary["namespace"],
         surface=canary["surface"],
         bucket_key=CANARY_BUCKET,
-        traffic_group="treatment",
+        traffic_group=group,
         policy_ids=[arm_policy(canary["canary_id"], a) for a in ("candidate", "control")],
     )
+
+
+def evidence_of(conn: Connection, canary: Mapping[str, Any]) -> dict[str, ArmEvidence]:
+    stats = arm_rows(conn, canary, "treatment")
     out = {}
     for arm in ("candidate", "control"):
         row = stats.get(arm_policy(canary["canary_id"], arm))
@@ -507,24 +512,8 @@ def view(conn: Connection, canary: Row, *, now_us: int, with_steps: bool) -> Can
     """The canary's state: arms with posteriors, holdout totals, what the rule says so far (for
     a running canary) or said last, the budget and time left, and (on request) the trail."""
     arms = evidence_of(conn, canary)
-    holdout = bandit_store.arm_statistics(
-        conn,
-        org_id=canary["org_id"],
-        namespace=canary["namespace"],
-        surface=canary["surface"],
-        bucket_key=CANARY_BUCKET,
-        traffic_group="holdout",
-        policy_ids=[arm_policy(canary["canary_id"], "control")],
-    )
-    treatment = bandit_store.arm_statistics(
-        conn,
-        org_id=canary["org_id"],
-        namespace=canary["namespace"],
-        surface=canary["surface"],
-        bucket_key=CANARY_BUCKET,
-        traffic_group="treatment",
-        policy_ids=[arm_policy(canary["canary_id"], a) for a in ("candidate", "control")],
-    )
+    holdout = arm_rows(conn, canary, "holdout")
+    treatment = arm_rows(conn, canary, "treatment")
     rule = rule_of(canary)
     now = assess(rule, arms["candidate"], arms["control"])
     if canary["status"] == canary_store.RUNNING:

@@ -7,11 +7,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from recsys.clock import to_micros
-from recsys.policy.namespace import policy_from_rows
-from recsys.policy.segments import build_env, dry_run, validate_rule
+from recsys.policy.segments import validate_rule
 from recsys.service.deps import Now, StoreDep, TenantDep, WritesDep
 from recsys.service.errors import ApiError
-from recsys.service.flows.control import validated_config
+from recsys.service.flows.control import segment_dry_run, validated_config
 from recsys.service.routes import V1_ERRORS
 from recsys.service.schemas.common import NamespaceName
 from recsys.service.schemas.control import (
@@ -28,7 +27,6 @@ from recsys.service.schemas.control import (
     SegmentUpsert,
 )
 from recsys.store import control
-from recsys.store.repositories import list_users
 
 router = APIRouter(tags=["segments"], responses=V1_ERRORS)
 
@@ -97,34 +95,7 @@ def dry_run_segments(
     body: SegmentDryRun, tenant: TenantDep, store: StoreDep, now: Now
 ) -> SegmentDryRunResponse:
     """Which segments a user (by id, or by the traits given) and context would match."""
-    traits = body.traits
-    with store.read() as conn:
-        rows = control.load_policy_rows(conn, org_id=tenant.org_id, namespace=body.namespace)
-        if traits is None and body.user_id:
-            found = list_users(
-                conn,
-                org_id=tenant.org_id,
-                namespace=body.namespace,
-                limit=1,
-                user_ids=[body.user_id],
-            )
-            traits = found[0]["traits"] if found else {}
-    policy = policy_from_rows(**rows)
-    # As in ranking: the surface may be given in `request` or `context`; both paths see it.
-    context, request = dict(body.context), dict(body.request)
-    surface = request.get("surface") or context.get("surface")
-    if isinstance(surface, str) and surface:
-        context["surface"] = request["surface"] = surface
-    env = build_env(traits=traits, context=context, request=request)
-    result = dry_run(policy.segments, env, now=body.now or now)
-    chosen = next((s for s in policy.segments if s.segment_id == result.chosen), None)
-    profile_id = chosen.profile_id if chosen and chosen.profile_id in policy.profiles else None
-    return SegmentDryRunResponse(
-        matched=list(result.matched),
-        segment_id=result.chosen,
-        profile_id=profile_id,
-        profile=dict(policy.profiles[profile_id]) if profile_id else None,
-    )
+    return segment_dry_run(store, tenant.org_id, body, now)
 
 
 @router.get("/v1/segment-profiles", response_model=ProfilesResponse)
