@@ -107,6 +107,18 @@ def _session(request: Request) -> Session | None:
     return session
 
 
+class SignInRequired(Exception):
+    """A console page asked for without a valid session: answered with the sign-in page."""
+
+
+def signed_in(request: Request) -> Session:
+    """The request's session, or SignInRequired (install() turns it into a redirect)."""
+    session = _session(request)
+    if session is None:
+        raise SignInRequired
+    return session
+
+
 async def _form(request: Request) -> dict[str, str]:
     """An urlencoded form body (one value per field; the first wins)."""
     body = await request.body()
@@ -174,6 +186,7 @@ async def login_page(request: Request) -> Response:
 async def login(request: Request) -> Response:
     state = _state(request)
     auth = state.settings.auth_enabled
+    form: dict[str, str] = {}
     try:
         form = await _form(request)
         expected = request.cookies.get(LOGIN_CSRF, "")
@@ -202,7 +215,7 @@ async def login(request: Request) -> Response:
                 "auth": auth,
                 "csrf": token,
                 "error": str(exc),
-                "org_id": form.get("org_id", "") if "form" in locals() else "",
+                "org_id": form.get("org_id", ""),
             },
             status=exc.status,
         )
@@ -260,9 +273,7 @@ def _error(
 
 @router.get("")
 async def overview(request: Request) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login()
+    session = signed_in(request)
     state = _state(request)
 
     def read() -> list[dict[str, Any]]:
@@ -294,9 +305,7 @@ def _snapshot_state(state: ServiceState, org_id: str, namespace: str) -> str:
 
 @router.get("/ns/{namespace}/config")
 async def config_page(request: Request, namespace: str) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login()
+    session = signed_in(request)
     try:
         return await _config_view(request, session, _namespace(namespace))
     except ConsoleError as exc:
@@ -379,9 +388,7 @@ def config_diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[tup
 
 @router.post("/ns/{namespace}/config/rollback")
 async def rollback(request: Request, namespace: str) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login()
+    session = signed_in(request)
     state = _state(request)
     try:
         namespace = _namespace(namespace)
@@ -446,9 +453,7 @@ async def rollback(request: Request, namespace: str) -> Response:
 
 @router.get("/ns/{namespace}/preview")
 async def preview_page(request: Request, namespace: str) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login()
+    session = signed_in(request)
     state = _state(request)
     query = request.query_params
     form = {name: query.get(name, "") for name in ("user_id", "surface", "k", "similar")}
@@ -520,9 +525,7 @@ def _rank_preview(state: ServiceState, org_id: str, body: RecommendationsRequest
 
 @router.get("/ns/{namespace}/bandit")
 async def bandit_page(request: Request, namespace: str) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login()
+    session = signed_in(request)
     state = _state(request)
     try:
         namespace = _namespace(namespace)
@@ -578,9 +581,7 @@ def _moment(text: str, name: str) -> int | None:
 
 @router.get("/ns/{namespace}/audit")
 async def audit_page(request: Request, namespace: str) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login()
+    session = signed_in(request)
     state = _state(request)
     query = request.query_params
     form = {
@@ -716,9 +717,7 @@ async def _rules_view(
 
 @router.get("/ns/{namespace}/rules")
 async def rules_page(request: Request, namespace: str) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login()
+    session = signed_in(request)
     try:
         return await _rules_view(request, session, _namespace(namespace))
     except ConsoleError as exc:
@@ -753,9 +752,7 @@ def _rule_in(namespace: str, form: Mapping[str, str]) -> RuleIn:
 
 @router.post("/ns/{namespace}/rules")
 async def rules_action(request: Request, namespace: str) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login()
+    session = signed_in(request)
     state = _state(request)
     form: dict[str, str] = {}
     try:
@@ -806,9 +803,7 @@ async def rules_action(request: Request, namespace: str) -> Response:
 
 @router.post("/ns/{namespace}/overrides/{override_id}/cancel")
 async def cancel_override(request: Request, namespace: str, override_id: str) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login()
+    session = signed_in(request)
     state = _state(request)
     try:
         namespace = _namespace(namespace)
@@ -844,9 +839,7 @@ async def cancel_override(request: Request, namespace: str, override_id: str) ->
 
 @router.get("/ns/{namespace}/segments")
 async def segments_page(request: Request, namespace: str) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login()
+    session = signed_in(request)
     state = _state(request)
     query = request.query_params
     form = {name: query.get(name, "").strip() for name in ("user_id", "surface")}
@@ -945,9 +938,7 @@ def _run_row(folder: Path, summary: Mapping[str, Any]) -> dict[str, Any]:
 
 @router.get("/runs")
 async def runs_page(request: Request) -> Response:
-    session = _session(request)
-    if session is None:
-        return _to_login()
+    session = signed_in(request)
     root = Path(_state(request).settings.tuning_runs_dir)
     runs = await run_in_threadpool(_org_runs, root, session.org_id)
     return _render(
@@ -966,9 +957,7 @@ async def runs_page(request: Request) -> Response:
 @router.get("/runs/{folder}/{name}")
 async def run_file(request: Request, folder: str, name: str) -> Response:
     """A file of one of the org's run folders (the report, its charts, the bundle)."""
-    session = _session(request)
-    if session is None:
-        return _to_login()
+    session = signed_in(request)
     root = Path(_state(request).settings.tuning_runs_dir)
     if name not in RUN_FILES or not RUN_FOLDER.fullmatch(folder):
         return _error(request, session, ConsoleError("no such file", 404), back="/console/runs")
@@ -984,7 +973,12 @@ async def run_file(request: Request, folder: str, name: str) -> Response:
     return response
 
 
+async def _sign_in_first(request: Request, exc: Exception) -> Response:
+    return _to_login()
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(SignInRequired, _sign_in_first)
     app.mount(
         "/console/static",
         StaticFiles(directory=str(resources.files("recsys.service.console") / "static")),

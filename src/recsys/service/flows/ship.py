@@ -282,7 +282,10 @@ def arm_rows(conn: Connection, canary: Mapping[str, Any], group: TrafficGroup) -
 
 
 def evidence_of(conn: Connection, canary: Mapping[str, Any]) -> dict[str, ArmEvidence]:
-    stats = arm_rows(conn, canary, "treatment")
+    return _evidence(canary, arm_rows(conn, canary, "treatment"))
+
+
+def _evidence(canary: Mapping[str, Any], stats: Mapping[str, Row]) -> dict[str, ArmEvidence]:
     out = {}
     for arm in ("candidate", "control"):
         row = stats.get(arm_policy(canary["canary_id"], arm))
@@ -511,9 +514,9 @@ def stop(
 def view(conn: Connection, canary: Row, *, now_us: int, with_steps: bool) -> CanaryOut:
     """The canary's state: arms with posteriors, holdout totals, what the rule says so far (for
     a running canary) or said last, the budget and time left, and (on request) the trail."""
-    arms = evidence_of(conn, canary)
     holdout = arm_rows(conn, canary, "holdout")
     treatment = arm_rows(conn, canary, "treatment")
+    arms = _evidence(canary, treatment)
     rule = rule_of(canary)
     now = assess(rule, arms["candidate"], arms["control"])
     if canary["status"] == canary_store.RUNNING:
