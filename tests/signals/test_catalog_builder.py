@@ -1,4 +1,4 @@
-"""A catalogue rebuilt from kept rows after a few edits equals one built from scratch."""
+"""A catalogue kept up to date from the rows written since equals one built from scratch."""
 
 from __future__ import annotations
 
@@ -43,22 +43,36 @@ def _assert_same(got: Catalog, expected: Catalog) -> None:
         np.testing.assert_array_equal(got.embeddings, expected.embeddings)
 
 
-def test_kept_rows_edited_added_and_deleted() -> None:
+def test_updates_equal_a_catalogue_built_from_scratch() -> None:
     rows = {r["item_id"]: r for r in (_row(n) for n in range(40))}
     builder = CatalogBuilder()
     _assert_same(builder.build(rows.values()), build_catalog(list(rows.values())))
 
-    rows["i003"] = _row(3, tags=["fresh"], category="new-category", price=1.5)  # edited
-    rows["i100"] = _row(100, brand="newcomer")  # added
-    del rows["i010"]  # deleted
-    rows["i020"] = _row(20, embedding=None, available=False)
-    _assert_same(builder.build(rows.values()), build_catalog(list(rows.values())))
+    def update(*changed: dict[str, Any]) -> Catalog:
+        rows.update((row["item_id"], row) for row in changed)
+        got = builder.update(changed)
+        _assert_same(got, build_catalog(list(rows.values())))
+        return got
+
+    # Scalar attributes only (patched in place of a full assembly).
+    before = builder.update([])
+    after = update(_row(5, price=99.5, available=True), _row(7, title="Renamed", created_at_us=3))
+    assert after.features is before.features and after.brand is before.brand
+    assert not before.available[before.index["i007"]]  # the previous catalogue is untouched
+    # Codes or features change: assembled again.
+    update(_row(3, tags=["fresh"], category="new-category", price=1.5))
+    update(_row(13, tags=["t0", "solo"]))  # tags alone
+    update(_row(11, brand="another"), _row(12, embedding=[9.0, 0.0, 1.0]))
+    update(_row(20, embedding=None, available=False))
+    update(_row(100, brand="newcomer"))  # added
+    update(_row(8, price=None), _row(8, price=3.0))  # twice in one batch: the last row wins
+    assert builder.size_with([_row(100), _row(101)]) == len(rows) + 1
 
 
-def test_a_row_edited_in_a_new_object_is_read_again() -> None:
-    rows = [_row(n) for n in range(5)]
+def test_build_starts_over() -> None:
+    """A deletion leaves no row to read: the caller builds from every row again."""
     builder = CatalogBuilder()
-    builder.build(rows)
-    rows[2] = _row(2, brand="another")
-    assert builder.build(rows).brand_names == build_catalog(rows).brand_names
-    assert "another" in builder.build(rows).brand_names
+    builder.build([_row(n) for n in range(6)])
+    rows = [_row(n) for n in range(6) if n != 2]
+    _assert_same(builder.build(rows), build_catalog(rows))
+    assert builder.size_with([_row(2)]) == 6

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from recsys.signals import covisitation
 from recsys.signals.covisitation import _top_per_row, covisitation_matrix
 from recsys.signals.popularity import DAY_US
 
@@ -78,3 +79,27 @@ def test_each_row_keeps_its_largest_entries_ties_by_column(spread: float) -> Non
         got = _top_per_row(rows, matrix.indices, matrix.data, 120, 9)
         assert set(zip(*got.nonzero(), strict=True)) == _brute_top(matrix, 9)
         assert np.all(got.data == matrix[got.nonzero()].A1.astype(np.float32))
+
+
+def test_row_blocks_give_the_matrix_of_one_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Normalising and cutting a few rows at a time (to bound the build's temporaries) gives
+    exactly the matrix made from all rows at once, blocks of a single row included."""
+    rng = np.random.default_rng(7)
+    n_events, n_items = 5000, 60
+    user = rng.integers(0, 80, n_events)
+    item = rng.integers(0, n_items, n_events)
+    strength = rng.choice([0.5, 1.0, 3.0], n_events)
+    ts_us = rng.integers(0, 20 * DAY_US, n_events)
+    order = np.lexsort((np.arange(n_events), ts_us, user))
+    kwargs = dict(
+        user=user, item=item, strength=strength, ts_us=ts_us, order=order,
+        n_items=n_items, window_days=5.0, max_lag=3, max_neighbors=7,
+    )  # fmt: skip
+    whole = covisitation_matrix(**kwargs)  # type: ignore[arg-type]
+    assert whole.nnz > 6 * n_items
+    for block in (1, 13, 200):
+        monkeypatch.setattr(covisitation, "BLOCK_ENTRIES", block)
+        got = covisitation_matrix(**kwargs)  # type: ignore[arg-type]
+        assert np.array_equal(got.indptr, whole.indptr)
+        assert np.array_equal(got.indices, whole.indices)
+        assert np.array_equal(got.data, whole.data)

@@ -117,23 +117,99 @@ def _facts(row: Mapping[str, Any]) -> _ItemFacts:
     )
 
 
+# What the catalogue reads from an item row (a refresh asks the store for these alone).
+ITEM_FIELDS = (
+    "item_id",
+    "available",
+    "price",
+    "brand",
+    "category",
+    "category_path",
+    "tags",
+    "embedding",
+    "created_at_us",
+    "title",
+)
+
+
 class CatalogBuilder:
-    """Builds catalogues from item rows, remembering what it took from each row object: a
-    namespace's rows are kept between refreshes (only changed items are new objects), so a
-    refresh after a few upserts reads only those rows again and the rest is array assembly."""
+    """A namespace's catalogue kept up to date from its item rows. It keeps what it took from
+    each row (not the rows), so a refresh passes only the rows written since (`update`); when
+    those change only scalar attributes of items already there (price, availability, title,
+    creation time; the common upsert), the previous catalogue's arrays are copied and patched
+    instead of assembled again from every item."""
 
     def __init__(self) -> None:
-        self._seen: dict[str, tuple[Mapping[str, Any], _ItemFacts]] = {}
+        self._facts: dict[str, _ItemFacts] = {}
+        self._catalog: Catalog | None = None
 
     def build(self, rows: Iterable[Mapping[str, Any]]) -> Catalog:
-        seen, kept = self._seen, {}
-        for row in rows:
-            held = seen.get(row["item_id"])
-            kept[row["item_id"]] = (
-                held if held is not None and held[0] is row else (row, _facts(row))
-            )
-        self._seen = kept  # deleted items drop out
-        return _assemble(sorted((facts for _, facts in kept.values()), key=_by_id))
+        """The catalogue of exactly these rows (what was held before is dropped)."""
+        self._facts = {row["item_id"]: _facts(row) for row in rows}
+        return self._assemble()
+
+    def size_with(self, changed: Iterable[Mapping[str, Any]]) -> int:
+        """How many items `update(changed)` would leave (fewer than the store holds means items
+        were deleted, which leaves no row to read: then `build` from every row)."""
+        return len(self._facts) + len({row["item_id"] for row in changed} - self._facts.keys())
+
+    def update(self, changed: Iterable[Mapping[str, Any]]) -> Catalog:
+        """The held catalogue with `changed` rows added or replacing theirs."""
+        # One per item (the last row wins, as it would in the store).
+        fresh = list({facts.item_id: facts for facts in map(_facts, changed)}.values())
+        previous = self._catalog
+        patchable = previous is not None and all(
+            _same_shape(self._facts.get(facts.item_id), facts) for facts in fresh
+        )
+        self._facts.update((facts.item_id, facts) for facts in fresh)
+        if not patchable or previous is None:
+            return self._assemble()
+        if not fresh:
+            return previous
+        at = np.fromiter(
+            (previous.index[f.item_id] for f in fresh), dtype=np.int64, count=len(fresh)
+        )
+        available, price, created = (
+            previous.available.copy(),
+            previous.price.copy(),
+            previous.created_at_us.copy(),
+        )
+        available[at] = [f.available for f in fresh]
+        price[at] = [f.price for f in fresh]
+        created[at] = [f.created_at_us for f in fresh]
+        titles = list(previous.titles)
+        for position, f in zip(at.tolist(), fresh, strict=True):
+            titles[position] = f.title
+        self._catalog = replace(
+            previous,
+            available=available,
+            price=price,
+            created_at_us=created,
+            titles=tuple(titles),
+        )
+        return self._catalog
+
+    def _assemble(self) -> Catalog:
+        self._catalog = _assemble(sorted(self._facts.values(), key=_by_id))
+        return self._catalog
+
+
+def _same_shape(held: _ItemFacts | None, new: _ItemFacts) -> bool:
+    """The item is held and keeps its brand, category, features and embedding: a change of
+    scalar attributes only, which leaves every index and code table as it is."""
+    return (
+        held is not None
+        and held.brand == new.brand
+        and held.category == new.category
+        and held.features == new.features
+        and _same_embedding(held.embedding, new.embedding)
+    )
+
+
+def _same_embedding(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return len(a) == len(b) and bool(np.array_equal(np.asarray(a), np.asarray(b)))
 
 
 def _by_id(facts: _ItemFacts) -> str:
@@ -199,4 +275,4 @@ def _assemble(ordered: list[_ItemFacts]) -> Catalog:
     )
 
 
-__all__ = ["CATEGORY_PREFIX", "Catalog", "CatalogBuilder", "build_catalog"]
+__all__ = ["CATEGORY_PREFIX", "ITEM_FIELDS", "Catalog", "CatalogBuilder", "build_catalog"]

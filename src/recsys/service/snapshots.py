@@ -27,7 +27,7 @@ import numpy as np
 from sqlalchemy import Connection
 
 from recsys.config.knobs import KnobValues
-from recsys.data.catalog import Catalog, CatalogBuilder, build_catalog
+from recsys.data.catalog import ITEM_FIELDS, Catalog, CatalogBuilder, build_catalog
 from recsys.policy.namespace import NamespacePolicy, policy_from_rows
 from recsys.service.artifacts import ArtifactShelf
 from recsys.service.gc_pause import collection_paused
@@ -116,9 +116,8 @@ class _Namespace:
     lock: threading.Lock = field(default_factory=threading.Lock)
     versions: NamespaceVersions | None = None
     catalog: Catalog | None = None
-    # The catalogue's rows by item_id, and the newest catalogue version among them: a
-    # catalogue edit reads only the rows written after it.
-    item_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The newest catalogue version the builder has read: a catalogue edit reads only the rows
+    # written after it.
     items_version: int = 0
     catalog_builder: CatalogBuilder = field(default_factory=CatalogBuilder)
     users: list[dict[str, Any]] = field(default_factory=list)
@@ -681,19 +680,26 @@ class SnapshotRegistry:
         """The catalogue as the store has it now, reading only the rows written since the last
         read (all of them the first time, or when items were deleted meanwhile)."""
         org_id, namespace = state.key
-        known = state.item_rows if state.items_version else {}
-        changed = load_items(
-            conn, org_id=org_id, namespace=namespace, after_version=state.items_version
-        )
-        rows = {**known, **{row["item_id"]: row for row in changed}}
-        if known and len(rows) != count_items(conn, org_id=org_id, namespace=namespace):
+        builder, known = state.catalog_builder, state.items_version > 0
+
+        def rows(after_version: int) -> list[dict[str, Any]]:
+            return load_items(
+                conn,
+                org_id=org_id,
+                namespace=namespace,
+                after_version=after_version,
+                columns=ITEM_FIELDS,
+            )
+
+        changed = rows(state.items_version)
+        if known and builder.size_with(changed) != count_items(
+            conn, org_id=org_id, namespace=namespace
+        ):
             # Items were deleted (a deletion leaves no row to read): read them all.
-            changed = load_items(conn, org_id=org_id, namespace=namespace)
-            rows = {row["item_id"]: row for row in changed}
+            changed, known = rows(0), False
         newest = max((int(row["catalog_version"]) for row in changed), default=0)
-        state.item_rows = rows
         state.items_version = max(newest, state.items_version if known else 0)
-        return state.catalog_builder.build(rows.values())
+        return builder.update(changed) if known else builder.build(changed)
 
     def _assemble(
         self, state: _Namespace, *, version: dict[str, Any] | None, reuse: HeavySignals | None

@@ -7,6 +7,9 @@ import scipy.sparse as sp
 
 from recsys.signals.popularity import DAY_US
 
+# Entries normalised and cut per block of rows (see covisitation_matrix).
+BLOCK_ENTRIES = 1 << 20
+
 
 def covisitation_matrix(
     *,
@@ -63,9 +66,28 @@ def covisitation_matrix(
     occurrence = np.bincount(item, weights=strength, minlength=n_items)
     norm = np.sqrt(np.maximum(occurrence, 1e-12))
     matrix.sum_duplicates()  # canonical: columns ascending within each row
-    rows = np.repeat(np.arange(n_items, dtype=np.int32), np.diff(matrix.indptr))
-    data = matrix.data / (norm[rows] * norm[matrix.indices])
-    return _top_per_row(rows, matrix.indices, data, n_items, max_neighbors)
+    # Normalised and cut row block by row block: the selection's temporaries (sort keys and
+    # positions, ~50 bytes an entry) were the build's peak on a big log when made for every
+    # entry at once. Rows are independent, so the blocks give exactly the same matrix.
+    indptr, kept = matrix.indptr, []
+    start = 0
+    while start < n_items:
+        stop = int(np.searchsorted(indptr, indptr[start] + BLOCK_ENTRIES, side="right")) - 1
+        stop = min(max(stop, start + 1), n_items)
+        rows = np.repeat(np.arange(stop - start, dtype=np.int32), np.diff(indptr[start : stop + 1]))
+        cols = matrix.indices[indptr[start] : indptr[stop]]
+        data = matrix.data[indptr[start] : indptr[stop]] / (norm[rows + start] * norm[cols])
+        mask = _kept_per_row(rows, data, stop - start, max_neighbors)
+        kept.append((rows[mask] + start, cols[mask], data[mask].astype(np.float32)))
+        start = stop
+    del matrix
+    return sp.csr_matrix(
+        (
+            np.concatenate([d for _, _, d in kept]),
+            (np.concatenate([r for r, _, _ in kept]), np.concatenate([c for _, c, _ in kept])),
+        ),
+        shape=(n_items, n_items),
+    )
 
 
 def lag_pairs(
@@ -91,6 +113,12 @@ def _top_per_row(
 ) -> sp.csr_matrix:
     """Keep the `keep` largest entries of each row (ties: lower column index first). Entries
     come row by row, columns ascending within a row; weights are positive."""
+    mask = _kept_per_row(rows, data, n, keep)
+    return sp.csr_matrix((data[mask].astype(np.float32), (rows[mask], cols[mask])), shape=(n, n))
+
+
+def _kept_per_row(rows: np.ndarray, data: np.ndarray, n: int, keep: int) -> np.ndarray:
+    """True at the entries `_top_per_row` keeps (rows in 0..n-1)."""
     counts = np.bincount(rows, minlength=n)
     # Only rows longer than `keep` lose entries.
     long = np.flatnonzero(counts[rows] > keep)
@@ -118,7 +146,7 @@ def _top_per_row(
     mask = np.ones(len(rows), dtype=bool)
     mask[order[rank >= keep]] = False
     mask[dropped_coarse] = False
-    return sp.csr_matrix((data[mask].astype(np.float32), (rows[mask], cols[mask])), shape=(n, n))
+    return mask
 
 
 __all__ = ["covisitation_matrix", "lag_pairs"]
