@@ -5,6 +5,7 @@ exactly the pairs a computation over the whole log attributes to those events.""
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from recsys.data.catalog import build_catalog
 from recsys.data.interactions import build_interaction_log
@@ -134,3 +135,18 @@ def test_a_new_pair_is_served_at_the_next_refresh_without_a_full_build() -> None
     later = snapshot(heavy)
     assert later.covisitation(window)[catalog.index["i5"], i0] > 0
     assert later.covisitation(window)[i4, i5] > 0
+
+
+def test_added_to_is_the_full_matrix_plus_the_normalised_pairs() -> None:
+    rng = np.random.default_rng(5)
+    n = 30
+    raw = sp.random(n, n, density=0.2, random_state=1, format="coo")
+    raw = sp.csr_matrix((raw.data * 4, (raw.row, raw.col)), shape=(n, n))
+    full = sp.random(n, n, density=0.3, random_state=2, format="csr", dtype=np.float32)
+    occurrence = rng.uniform(0.5, 9.0, n)
+    occurrence[3] = 0.0  # an item without strength: the floor, as the full build
+    got = RecentPairs(since=0, covered=1, raw=raw).added_to(full, occurrence)
+    norm = np.sqrt(np.maximum(occurrence, 1e-12))
+    expected = full.toarray() + (raw.toarray() / np.outer(norm, norm)).astype(np.float32)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got.toarray(), expected)

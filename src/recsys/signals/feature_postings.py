@@ -32,11 +32,17 @@ def feature_postings(features: sp.csr_matrix, popularity: np.ndarray) -> Feature
     ties by lower item index)."""
     by_feature = sp.csc_matrix(features)
     by_feature.sort_indices()
-    n_features = by_feature.shape[1]
-    feature_of_entry = np.repeat(np.arange(n_features), np.diff(by_feature.indptr))
+    n_features = features.shape[1]
+    # Items ranked once (most popular first, then by index), then one integer sort of the
+    # entries by (feature, rank): a refresh recomputes this after every batch of events, and
+    # this is a quarter of the cost of sorting the entries by three keys.
+    n_items = len(popularity)
+    rank = np.empty(n_items, dtype=np.int64)
+    rank[np.lexsort((np.arange(n_items), -popularity))] = np.arange(n_items)
     items = by_feature.indices.astype(np.int64)
-    order = np.lexsort((items, -popularity[items], feature_of_entry))
-    return FeaturePostings(by_feature.indptr.astype(np.int64), items[order])
+    feature_base = np.arange(n_features, dtype=np.int64) * n_items
+    key = np.repeat(feature_base, np.diff(by_feature.indptr)) + rank[items]
+    return FeaturePostings(by_feature.indptr.astype(np.int64), items[np.argsort(key)])
 
 
 __all__ = ["FeaturePostings", "feature_postings"]

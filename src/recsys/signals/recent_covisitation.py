@@ -36,9 +36,12 @@ class RecentPairs:
         if self.raw.nnz == 0:
             return full
         norm = np.sqrt(np.maximum(occurrence, 1e-12))
-        coo = self.raw.tocoo()
-        values = (coo.data / (norm[coo.row] * norm[coo.col])).astype(np.float32)
-        recent = sp.csr_matrix((values, (coo.row, coo.col)), shape=self.raw.shape)
+        raw = self.raw  # canonical (built from coordinates, or a sum of such): no duplicates
+        rows = np.repeat(np.arange(raw.shape[0]), np.diff(raw.indptr))
+        values = (raw.data / (norm[rows] * norm[raw.indices])).astype(np.float32)
+        # The same structure with normalised values: no conversion to coordinates and back
+        # on every refresh.
+        recent = sp.csr_matrix((values, raw.indices, raw.indptr), shape=raw.shape)
         return (full + recent).tocsr()
 
 
