@@ -171,3 +171,21 @@ def test_the_event_log_extends_in_place_and_frozen_copies_stay_as_they_were() ->
         assert np.array_equal(copy.item, expected.item) and np.array_equal(
             copy.ts_us, expected.ts_us
         )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_tail_merged_batch_by_batch_is_the_tail_sorted_whole(seed: int) -> None:
+    """Each refresh places its new events into the tail's order instead of sorting the tail
+    again; equal times, late events and users new to the tail included."""
+    rng = np.random.default_rng(seed)
+    n = 3000
+    user = rng.integers(0, 40, n).astype(np.int32)
+    ts_us = rng.integers(0, 30, n).astype(np.int64)  # many equal times
+    order = np.empty(0, dtype=np.int64)
+    start = 0
+    while start < n:
+        stop = min(n, start + int(rng.integers(1, 200)))
+        order = interactions._merged(order, np.arange(start, stop), user, ts_us)
+        expected = interactions._grouped(user[:stop], ts_us[:stop])
+        assert np.array_equal(order, expected)
+        start = stop

@@ -199,13 +199,44 @@ def append_events(
     if tail >= max(COMPACT_MIN, COMPACT_SHARE * columns.size):
         return build_interaction_log(**arrays, n_users=n_users)
     tail_user = arrays["user"][base:]
+    earlier = log.tail_order if log.tail_offsets is not None else _NO_POSITIONS
     return InteractionLog(
         **arrays,
         order=log.order,
         offsets=log.offsets,
-        tail_order=_grouped(tail_user, arrays["ts_us"][base:], first=base),
+        tail_order=_merged(
+            earlier, np.arange(first, columns.size), arrays["user"], arrays["ts_us"]
+        ),
         tail_offsets=_offsets(tail_user, n_users),
     )
+
+
+# (user, ts) as one comparable value: the order the tail keeps, arrival aside.
+_TAIL_KEY = np.dtype([("user", "<i8"), ("ts", "<i8")])
+
+
+def _merged(
+    order: np.ndarray, added: np.ndarray, user: np.ndarray, ts_us: np.ndarray
+) -> np.ndarray:
+    """`order` (positions grouped by user, ascending by (ts, arrival) within a user) with the
+    positions `added` (all of them later arrivals) merged in, in the same order. The new
+    events are sorted alone and each is placed by a binary search: a refresh costs a copy of
+    the tail, not a sort of it (the tail grows to a quarter of the log between compactions)."""
+    added = added[np.lexsort((added, ts_us[added], user[added]))]
+    if len(order) == 0:
+        return added.astype(np.int64)
+    # After every earlier event of the same (user, ts): those arrived before.
+    at = np.searchsorted(
+        _tail_keys(order, user, ts_us), _tail_keys(added, user, ts_us), side="right"
+    )
+    return np.insert(order, at, added)
+
+
+def _tail_keys(positions: np.ndarray, user: np.ndarray, ts_us: np.ndarray) -> np.ndarray:
+    keys = np.empty(len(positions), dtype=_TAIL_KEY)
+    keys["user"] = user[positions]
+    keys["ts"] = ts_us[positions]
+    return keys
 
 
 def reindex(
