@@ -40,3 +40,22 @@ def test_no_feature_prefixed_modules_beside_the_layers() -> None:
     top = {path.stem for path in SERVICE.glob("*.py")}
     assert not {name for name in top if name.startswith("bandit") or name.endswith("_schemas")}
     assert {"schemas", "routes", "flows"} <= {p.name for p in SERVICE.iterdir() if p.is_dir()}
+
+
+def test_a_builder_does_not_load_the_web_app() -> None:
+    """`recsys build` and a scale benchmark's build child import the snapshot registry and the
+    artifact shelf only: the web framework, the console and their libraries (70 MiB of a
+    builder's memory) stay unloaded until the app is created."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import recsys.service.artifacts, recsys.service.snapshots\n"
+        "web = ('fastapi', 'starlette', 'jinja2', 'uvicorn')\n"
+        "print(sorted(m for m in web if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.strip() == "[]"

@@ -9,6 +9,18 @@
   dependency aliases (`deps`), errors, authentication and middleware.
 """
 
-from recsys.service.app import create_app
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from recsys.service.app import create_app
+
+
+def __getattr__(name: str) -> Any:
+    if name == "create_app":
+        from recsys.service.app import create_app
+
+        return create_app
+    raise AttributeError(name)
+
 
 __all__ = ["create_app"]
