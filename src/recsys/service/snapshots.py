@@ -11,9 +11,6 @@ the log has grown enough or they have aged."""
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
 import logging
 import threading
 import time
@@ -31,6 +28,7 @@ from recsys.data.catalog import ITEM_FIELDS, Catalog, CatalogBuilder, build_cata
 from recsys.policy.namespace import NamespacePolicy, policy_from_rows
 from recsys.service.artifacts import ArtifactShelf
 from recsys.service.gc_pause import collection_paused
+from recsys.service.heap import map_large_blocks, release_free_memory
 from recsys.service.logs import log_failure
 from recsys.signals.artifact import ArtifactContent
 from recsys.signals.assemble import AssemblyCache, EventLog, assemble_snapshot
@@ -149,28 +147,6 @@ class _Namespace:
         return None if self.served is None else self.served.snapshot
 
 
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        trim: Callable[[int], int] = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):  # not glibc
-        return None
-    return trim
-
-
-def release_free_memory() -> None:
-    """Hand freed heap pages back to the OS. A heavy rebuild allocates hundreds of MiB of
-    temporaries (matrix products, the item-model inverse); glibc keeps such pages in its arenas,
-    so without this a worker's RSS ratchets up by a step at some rebuilds although nothing is
-    retained (measured with bench/soak.py)."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
 class SnapshotRegistry:
     def __init__(
         self,
@@ -187,6 +163,8 @@ class SnapshotRegistry:
     ) -> None:
         """`first_wait_s`: how long a namespace's first request waits for its complete snapshot
         before it is served from partial signals (None: as long as the build takes)."""
+        # The registry is where a process builds and swaps big arrays (serve, recsys build).
+        map_large_blocks()
         self.store = store
         self.shelf = shelf
         self.first_wait_s = first_wait_s
