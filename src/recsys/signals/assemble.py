@@ -292,18 +292,23 @@ def assemble_snapshot(
                 log.item[first_new:], weights=strength[first_new:], minlength=catalog.size
             )
     else:
-        user_map, item_map = tables.user_map, tables.item_map
-        user = user_map[events.user] if len(events) else np.empty(0, np.int64)
-        item = item_map[events.item] if len(events) else np.empty(0, np.int64)
+        # Indices as the log keeps them (int32): no int64 temporaries the size of the log.
+        user = tables.user_map.astype(np.int32)[events.user]
+        item = tables.item_map.astype(np.int32)[events.item]
         keep = item >= 0
         if as_of_us is not None:
             keep &= events.ts_us <= as_of_us
+        columns = (user, item, events.type, events.value, events.ts_us)
+        if not keep.all():
+            columns = tuple(column[keep] for column in columns)
+        # Otherwise the log shares the event log's type, value and time arrays instead of
+        # copying them (13 bytes an event): both are only ever appended to past their ends.
         log = build_interaction_log(
-            user=user[keep],
-            item=item[keep],
-            type=events.type[keep],
-            value=events.value[keep],
-            ts_us=events.ts_us[keep],
+            user=columns[0],
+            item=columns[1],
+            type=columns[2],
+            value=columns[3],
+            ts_us=columns[4],
             n_users=table.size,
         )
         strength = event_strength(log.type, log.value, params.event_types)
