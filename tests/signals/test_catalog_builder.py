@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from recsys.data.catalog import Catalog, CatalogBuilder, build_catalog
+from recsys.data.catalog import ITEM_FIELDS, Catalog, CatalogBuilder, build_catalog
 
 
 def _row(n: int, **changes: Any) -> dict[str, Any]:
@@ -76,3 +76,22 @@ def test_build_starts_over() -> None:
     rows = [_row(n) for n in range(6) if n != 2]
     _assert_same(builder.build(rows), build_catalog(rows))
     assert builder.size_with([_row(2)]) == 6
+
+
+class _FieldsOnly(dict):  # type: ignore[type-arg]
+    """A row that fails on any field a refresh does not ask the store for."""
+
+    def __getitem__(self, key: str) -> Any:
+        assert key in ITEM_FIELDS, key
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        assert key in ITEM_FIELDS, key
+        return super().get(key, default)
+
+
+def test_the_fields_a_refresh_reads_are_all_the_catalogue_needs() -> None:
+    """A refresh asks the store for ITEM_FIELDS only (not props, description, ...): the
+    catalogue must read nothing else from a row."""
+    rows = [_FieldsOnly(_row(n)) for n in range(30)]
+    _assert_same(CatalogBuilder().build(rows), build_catalog([dict(r) for r in rows]))
