@@ -104,10 +104,7 @@ def movielens_fold(protocol: str, cache_dir: Path | None) -> Fold:
 
 def shop_fold() -> Fold:
     shop = generate(n_items=300, n_users=600, n_events=40000, now=SHOP_NOW, seed=2025)
-    events = [
-        {k: v for k, v in e.items() if k != "meta"} for e in shop.event_dicts(0, len(shop.events))
-    ]
-    data = namespace_data_from_records(items=shop.items, users=shop.users, events=events)
+    data = shop.namespace_data()
     window = tuning_windows(data, seed=2025).validation
     ranker = LocalRanker(data, cut_us=window.cut_us, base_knobs=defaults())
     reference = Reference.from_snapshot(ranker.snapshot)

@@ -10,7 +10,6 @@ from typing import Any
 
 from recsys.clock import to_micros
 from recsys.config.knobs import defaults
-from recsys.offline.dataset import namespace_data_from_records
 from recsys.offline.evaluate import POPULARITY_BASELINE, LocalRanker, Reference
 from recsys.offline.metrics import catalog_coverage, cross_segment_overlap
 from recsys.offline.synthetic import generate
@@ -25,10 +24,7 @@ MAX_OVERLAP = 0.4  # mean share of top-10 items two users of different segments 
 def seeded_shop() -> tuple[LocalRanker, Reference, dict[str, str], list[str]]:
     """What `recsys seed` pushes for the playbook (600 users, 40,000 events, 300 items)."""
     shop = generate(n_items=300, n_users=600, n_events=40000, now=NOW, seed=2025)
-    events = [
-        {k: v for k, v in e.items() if k != "meta"} for e in shop.event_dicts(0, len(shop.events))
-    ]
-    data = namespace_data_from_records(items=shop.items, users=shop.users, events=events)
+    data = shop.namespace_data()
     ranker = LocalRanker(data, cut_us=to_micros(NOW), base_knobs=defaults())
     users = [str(u["user_id"]) for u in shop.users][:100]
     return ranker, Reference.from_snapshot(ranker.snapshot), data.segments(), users

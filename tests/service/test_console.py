@@ -107,6 +107,18 @@ def test_with_auth_the_key_must_be_allowed_for_the_org(
     assert rotated.get("/console", follow_redirects=False).status_code == 303
 
 
+def test_bad_input_on_any_page_is_an_error_page(client: TestClient, org: str) -> None:
+    """Pages without a form of their own answer bad input with the error page (never a 500)."""
+    sign_in(client, org)
+    for page in ("config", "rules", "bandit"):
+        answer = client.get(f"/console/ns/bad!name/{page}")
+        assert answer.status_code == 404, page
+        assert "is not a namespace name" in answer.text and "<html" in answer.text, page
+    forged = client.post("/console/logout", data={"csrf": "forged"})
+    assert forged.status_code == 403 and "did not come from this console" in forged.text
+    assert client.get("/console", follow_redirects=False).status_code == 200  # still signed in
+
+
 def test_config_history_diff_and_rollback_after_confirmation(
     client: TestClient, headers: dict, clock: FakeClock, org: str
 ) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from recsys.config.knobs import defaults
-from recsys.offline.dataset import NamespaceData, namespace_data_from_records
+from recsys.offline.dataset import NamespaceData
 from recsys.offline.guardrails import Thresholds
 from recsys.offline.synthetic import generate
 from recsys.toolkit.ship import (
@@ -32,11 +32,7 @@ LENIENT = Thresholds(quality={"min_catalog_coverage": 0.0}, source="test")
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, NamespaceData]:
     generated = generate(n_items=120, n_users=150, n_events=5000, now=NOW, seed=3)
-    events = [
-        {k: v for k, v in e.items() if k != "meta"}
-        for e in generated.event_dicts(0, len(generated.events))
-    ]
-    data = namespace_data_from_records(items=generated.items, users=generated.users, events=events)
+    data = generated.namespace_data()
     plan = TuningPlan(
         namespace="shop",
         configurations=[{"blend_alpha": 0.9, "blend_delta": 0.1}, {"blend_delta": 0.6}],

@@ -13,7 +13,6 @@ import pytest
 from matplotlib.container import ErrorbarContainer
 
 from recsys.config.knobs import defaults
-from recsys.offline.dataset import namespace_data_from_records
 from recsys.offline.guardrails import Thresholds
 from recsys.offline.synthetic import generate
 from recsys.toolkit.tuning import TuningPlan, run_sweep
@@ -25,11 +24,7 @@ NOW = datetime(2026, 11, 1, tzinfo=UTC)
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     generated = generate(n_items=100, n_users=120, n_events=4000, now=NOW, seed=5)
-    events = [
-        {k: v for k, v in e.items() if k != "meta"}
-        for e in generated.event_dicts(0, len(generated.events))
-    ]
-    data = namespace_data_from_records(items=generated.items, users=generated.users, events=events)
+    data = generated.namespace_data()
     plan = TuningPlan(
         namespace="shop",
         # Runs 1 and 3 are the same configuration: the same point on the trade-off chart.

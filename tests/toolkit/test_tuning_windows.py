@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from recsys.cli.main import app
 from recsys.config.knobs import defaults
-from recsys.offline.dataset import NamespaceData, namespace_data_from_records
+from recsys.offline.dataset import NamespaceData
 from recsys.offline.guardrails import Thresholds
 from recsys.offline.synthetic import generate
 from recsys.signals.assemble import EventLog
@@ -32,12 +32,7 @@ THRESHOLDS = Thresholds(quality={"min_catalog_coverage": 0.0}, source="test")
 
 @pytest.fixture(scope="module")
 def shop() -> NamespaceData:
-    generated = generate(n_items=150, n_users=200, n_events=8000, now=NOW, seed=5)
-    events = [
-        {k: v for k, v in e.items() if k != "meta"}
-        for e in generated.event_dicts(0, len(generated.events))
-    ]
-    return namespace_data_from_records(items=generated.items, users=generated.users, events=events)
+    return generate(n_items=150, n_users=200, n_events=8000, now=NOW, seed=5).namespace_data()
 
 
 def sweep(data: NamespaceData, root: Path) -> Path:

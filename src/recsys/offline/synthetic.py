@@ -40,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from recsys.clock import to_micros
+from recsys.offline.dataset import NamespaceData, namespace_data_from_records
 
 __all__ = [
     "EVENT_TYPE_NAMES",
@@ -583,6 +584,15 @@ class SyntheticDataset:
             }
             for n, user, item, kind, value, ts, surface, session in rows
         ]
+
+    def namespace_data(self) -> NamespaceData:
+        """The whole dataset as the offline evaluator and the tuning harness take it (events
+        without their `meta`, which only the API carries)."""
+        events = [
+            {k: v for k, v in event.items() if k != "meta"}
+            for event in self.event_dicts(0, len(self.events))
+        ]
+        return namespace_data_from_records(items=self.items, users=self.users, events=events)
 
     def segment_counts(self) -> dict[str, int]:
         """Users per segment, every segment present (possibly 0), in `SEGMENTS` order."""

@@ -242,10 +242,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     session = _session(request)
     if session is not None:
-        try:
-            _checked(session, await _form(request))
-        except ConsoleError as exc:
-            return _error(request, session, exc)
+        _checked(session, await _form(request))
     response = _to_login()
     response.delete_cookie(COOKIE, path="/console")
     return response
@@ -305,11 +302,7 @@ def _snapshot_state(state: ServiceState, org_id: str, namespace: str) -> str:
 
 @router.get("/ns/{namespace}/config")
 async def config_page(request: Request, namespace: str) -> Response:
-    session = signed_in(request)
-    try:
-        return await _config_view(request, session, _namespace(namespace))
-    except ConsoleError as exc:
-        return _error(request, session, exc)
+    return await _config_view(request, signed_in(request), _namespace(namespace))
 
 
 async def _config_view(
@@ -527,10 +520,7 @@ def _rank_preview(state: ServiceState, org_id: str, body: RecommendationsRequest
 async def bandit_page(request: Request, namespace: str) -> Response:
     session = signed_in(request)
     state = _state(request)
-    try:
-        namespace = _namespace(namespace)
-    except ConsoleError as exc:
-        return _error(request, session, exc)
+    namespace = _namespace(namespace)
 
     def read() -> dict[str, Any]:
         now_us = to_micros(state.clock())
@@ -717,11 +707,7 @@ async def _rules_view(
 
 @router.get("/ns/{namespace}/rules")
 async def rules_page(request: Request, namespace: str) -> Response:
-    session = signed_in(request)
-    try:
-        return await _rules_view(request, session, _namespace(namespace))
-    except ConsoleError as exc:
-        return _error(request, session, exc)
+    return await _rules_view(request, signed_in(request), _namespace(namespace))
 
 
 def _rule_in(namespace: str, form: Mapping[str, str]) -> RuleIn:
@@ -977,8 +963,15 @@ async def _sign_in_first(request: Request, exc: Exception) -> Response:
     return _to_login()
 
 
+async def _not_done(request: Request, exc: Exception) -> Response:
+    """A ConsoleError that no page answers itself (with its form kept): the error page."""
+    assert isinstance(exc, ConsoleError)
+    return _error(request, _session(request), exc)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(SignInRequired, _sign_in_first)
+    app.add_exception_handler(ConsoleError, _not_done)
     app.mount(
         "/console/static",
         StaticFiles(directory=str(resources.files("recsys.service.console") / "static")),
